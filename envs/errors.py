@@ -1,0 +1,27 @@
+"""Errors a user can fix, shared by every layer's command line.
+
+The lowest package holds them because imports flow envs <- networks <- perception <- agents.
+Every command catches :class:`UsageError` at its edge and prints it as one line with exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+
+class UsageError(ValueError):
+    """Bad input from the user (flag, map, config, data or checkpoint file). One line, exit 2."""
+
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
+    """Run a command's ``main`` and turn :class:`UsageError` into ``error: ...`` and exit 2."""
+    try:
+        return main(argv)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
