@@ -28,7 +28,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -676,6 +676,8 @@ def describe(setup: DeviceSetup) -> dict[str, Any]:
             "strategy": (
                 "default (one device, no distribution)"
                 if setup.plan.strategy == "default"
+                else "MultiWorkerMirroredStrategy"
+                if setup.plan.strategy == "multiworker"
                 else type(strategy).__name__
             ),
             "replicas": replica_count(strategy),
@@ -693,14 +695,66 @@ def _strategy_devices(strategy: tf.distribute.Strategy, plan: DevicePlan) -> lis
         return list(plan.strategy_devices[:1])
 
 
-def try_train(strategy: tf.distribute.Strategy, per_replica: int = 4) -> dict[str, Any]:
-    """Train a tiny Keras model one step under ``strategy``: proves the whole setup end to end."""
+def make_train_step(
+    model: Any,
+    per_example_loss: Callable[[Any, Any], Any],
+    optimizer: Any,
+    strategy: tf.distribute.Strategy,
+    global_batch_size: int,
+) -> Callable[[Any], Any]:
+    """A compiled synchronous training step for custom loops, under any strategy.
+
+    Keras 3's ``Model.fit`` fails under ``MultiWorkerMirroredStrategy`` (keras-team/keras#20585),
+    so multi-worker training needs a loop like this. Feed it batches from
+    ``strategy.experimental_distribute_dataset(data.batch(global_batch_size))``; it returns the
+    mean loss over the global batch. Each replica divides its summed loss by the *global* batch
+    size, so summing the replicas' gradients gives the gradient of the global mean.
+    """
+    tf = _tf()
+    import keras
+
+    scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+
+    def replica_step(x: Any, y: Any) -> Any:
+        with tf.GradientTape() as tape:
+            prediction = model(x, training=True)
+            losses = tf.cast(per_example_loss(y, prediction), tf.float32)
+            loss = tf.nn.compute_average_loss(losses, global_batch_size=global_batch_size)
+            target = optimizer.scale_loss(loss) if scaled else loss  # float16 underflow guard
+        variables = model.trainable_variables
+        optimizer.apply_gradients(zip(tape.gradient(target, variables), variables, strict=True))
+        return loss
+
+    @tf.function
+    def step(batch: Any) -> Any:
+        x, y = batch
+        per_replica = strategy.run(replica_step, args=(x, y))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+    return step
+
+
+def try_train(
+    strategy: tf.distribute.Strategy, global_batch: int = 8, loop: str = "auto"
+) -> dict[str, Any]:
+    """Train a tiny Keras model one step under ``strategy``: proves the whole setup end to end.
+
+    The data, the initial weights and the global batch do not depend on the strategy, so one
+    device, several devices and several workers must all end with the same weights.
+
+    ``loop`` is 'fit' (Keras ``Model.fit``), 'custom' (:func:`make_train_step`) or 'auto': custom
+    under multi-worker, where Keras 3's fit does not work, fit elsewhere.
+    """
     import keras
     import numpy as np
 
     tf = _tf()
+    if loop == "auto":
+        multiworker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        loop = "custom" if multiworker else "fit"
     keras.utils.set_random_seed(0)
-    batch = scale_batch_size(per_replica, strategy)
+    batch = global_batch
+    split_batch_size(batch, strategy)  # the global batch must split evenly over the replicas
     x = np.random.default_rng(0).normal(size=(batch, 3)).astype("float32")
     y = (x @ np.array([[1.0], [-2.0], [0.5]], dtype="float32")).astype("float32")
     options = tf.data.Options()
@@ -711,21 +765,35 @@ def try_train(strategy: tf.distribute.Strategy, per_replica: int = 4) -> dict[st
             [
                 keras.Input((3,)),
                 keras.layers.Dense(4, activation="relu"),
-                keras.layers.Dense(1, dtype="float32"),
+                keras.layers.Dense(1, dtype="float32"),  # float32 output even under mixed precision
             ]
         )
-        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+        optimizer = keras.optimizers.SGD(0.1)
+        if keras.mixed_precision.global_policy().name == "mixed_float16" and loop == "custom":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        model.compile(optimizer=optimizer, loss="mse")
     before = float(sum(np.abs(w).sum() for w in model.get_weights()))
     start = time.perf_counter()
-    history = model.fit(data, epochs=1, steps_per_epoch=1, verbose=0)
+    if loop == "fit":
+        loss = float(model.fit(data, epochs=1, steps_per_epoch=1, verbose=0).history["loss"][0])
+    else:
+        step = make_train_step(
+            model,
+            lambda t, p: tf.reduce_mean(tf.square(t - p), axis=-1),
+            optimizer,
+            strategy,
+            batch,
+        )
+        loss = float(step(next(iter(strategy.experimental_distribute_dataset(data)))))
     seconds = time.perf_counter() - start
     kernel = model.layers[0].kernel
     kernel = getattr(kernel, "value", kernel)  # the tf.Variable under Keras' backend-neutral one
     copies = getattr(kernel, "values", (kernel,))  # a mirrored variable holds one copy per device
     return {
+        "loop": loop,
         "global_batch": batch,
         "replicas": replica_count(strategy),
-        "loss": float(history.history["loss"][0]),
+        "loss": loss,
         "weights_before": before,
         "weights_after": float(sum(np.abs(w).sum() for w in model.get_weights())),
         "copies": [c.device for c in copies],
