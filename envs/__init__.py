@@ -1,1 +1,41 @@
-"""envs package."""
+"""Gymnasium environments of the project, made by name or through ``gymnasium.make``.
+
+>>> import envs
+>>> env = envs.make("frozenlake", map="8x8", slippery=True)
+>>> import gymnasium
+>>> env = gymnasium.make("dltf/FrozenLake-v0", map="4x4")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import gymnasium as gym
+
+from envs.errors import UsageError
+from envs.frozenlake import FrozenLakeEnv
+from envs.wrappers import OneHotObservation
+
+NAMESPACE = "dltf"
+_FACTORIES: dict[str, Callable[..., gym.Env]] = {"frozenlake": FrozenLakeEnv}
+_GYM_IDS = {"frozenlake": f"{NAMESPACE}/FrozenLake-v0"}
+
+
+def names() -> list[str]:
+    return sorted(_FACTORIES)
+
+
+def make(name: str, *, one_hot: bool = False, **options) -> gym.Env:
+    """Build an environment by its short name (``frozenlake``); ``one_hot`` wraps its observations."""
+    key = name.lower()
+    if key not in _FACTORIES:
+        raise UsageError(f"unknown environment {name!r}: choose one of {', '.join(names())}")
+    env = _FACTORIES[key](**options)
+    return OneHotObservation(env) if one_hot else env
+
+
+for _name, _gym_id in _GYM_IDS.items():
+    if _gym_id not in gym.registry:
+        gym.register(id=_gym_id, entry_point=_FACTORIES[_name])
+
+__all__ = ["FrozenLakeEnv", "OneHotObservation", "UsageError", "make", "names"]

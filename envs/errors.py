@@ -6,6 +6,7 @@ Every command catches :class:`UsageError` at its edge and prints it as one line 
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
 
@@ -25,3 +26,10 @@ def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = N
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (``error: ...; see --help``) and exit 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"error: {message} (see {self.prog} --help)\n")

@@ -1,0 +1,139 @@
+"""Live terminal dashboard of a training run (rich), or plain log lines when not on a terminal."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from agents.loop import Callback, TrainingRun
+from envs.frozenlake import ACTION_ARROWS
+
+SPARK_CHARS = "▁▂▃▄▅▆▇█"
+TILE_STYLES = {"S": "bold black on cyan", "F": "black on bright_white", "H": "bold white on blue", "G": "bold black on green"}
+
+
+def sparkline(values, width: int = 40, low: float = 0.0, high: float = 1.0) -> str:
+    """Unicode blocks for the last ``width`` values scaled between ``low`` and ``high``."""
+    values = list(values)[-width:]
+    if not values:
+        return ""
+    span = (high - low) or 1.0
+    out = []
+    for v in values:
+        level = 0 if math.isnan(v) else int(round((min(max(v, low), high) - low) / span * (len(SPARK_CHARS) - 1)))
+        out.append(SPARK_CHARS[level])
+    return "".join(out)
+
+
+def lake_table(rows: tuple[str, ...], q_table: np.ndarray) -> Table:
+    """The lake with the greedy action's arrow and the state value (max Q) on every open cell."""
+    n_cols = len(rows[0])
+    grid = Table.grid(padding=(0, 0))
+    for _ in range(n_cols):
+        grid.add_column(justify="center", width=7)
+    policy, values = q_table.argmax(axis=1), q_table.max(axis=1)
+    for r, row in enumerate(rows):
+        cells = []
+        for c, tile in enumerate(row):
+            s = r * n_cols + c
+            if tile in "HG":
+                label = " hole " if tile == "H" else " goal "
+            else:
+                label = f"{ACTION_ARROWS[policy[s]]} {values[s]:.2f}"
+            cells.append(Text(label, style=TILE_STYLES[tile]))
+        grid.add_row(*cells)
+    return grid
+
+
+def format_plain(run: TrainingRun) -> str:
+    exact = run.metrics.get("eval/exact_success_rate")
+    exact_text = f" exact={exact:.4f}" if exact is not None else ""
+    return (
+        f"episode {run.episodes}/{run.total_episodes} steps={run.env_steps} "
+        f"success@100={run.success_rate:.3f} epsilon={run.agent.exploration_rate:.4f} "
+        f"lr={run.agent.learning_rate:.4g} steps/s={run.steps_per_second:,.0f}{exact_text}"
+    )
+
+
+class Dashboard(Callback):
+    """rich Live on a terminal: progress with ETA, counters, success sparkline, epsilon, steps/s and
+    the lake with the greedy policy. Elsewhere (a pipe, CI), one plain line every few seconds."""
+
+    def __init__(self, title: str, rows: tuple[str, ...] | None, optimum: float | None,
+                 console: Console | None = None, refresh_seconds: float = 0.2,
+                 plain_every_seconds: float = 5.0) -> None:
+        self.title, self.rows, self.optimum = title, rows, optimum
+        self.console = console or Console()
+        self.live_mode = self.console.is_terminal
+        self.refresh_seconds = refresh_seconds if self.live_mode else plain_every_seconds
+        self._live: Live | None = None
+        self._last = 0.0
+        self._progress = Progress(
+            TextColumn("[bold]episodes"), BarColumn(), MofNCompleteColumn(), TextColumn("•"),
+            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=self.console,
+        )
+        self._task = None
+
+    def render(self, run: TrainingRun):
+        stats = Table.grid(padding=(0, 2))
+        stats.add_column(style="bold cyan")
+        stats.add_column()
+        stats.add_row("episodes", f"{run.episodes:,} / {run.total_episodes:,}")
+        stats.add_row("env steps", f"{run.env_steps:,}")
+        stats.add_row("success (last 100)", f"{run.success_rate:.3f}  {sparkline(run.success_history)}")
+        stats.add_row("epsilon", f"{run.agent.exploration_rate:.4f}")
+        stats.add_row("learning rate", f"{run.agent.learning_rate:.4g}")
+        stats.add_row("steps/s", f"{run.steps_per_second:,.0f}")
+        exact = run.metrics.get("eval/exact_success_rate")
+        if exact is not None and self.optimum:
+            stats.add_row("greedy policy (exact)", f"{exact:.4f}  = {exact / self.optimum:.3f} x optimum {self.optimum:.4f}")
+        for tag in sorted(t for t in run.metrics if t.startswith("losses/")):
+            stats.add_row(tag.split("/", 1)[1], f"{run.metrics[tag]:.4g}")
+        parts = [self._progress, stats]
+        if self.rows is not None and len(self.rows[0]) <= 12:
+            parts.append(Panel(lake_table(self.rows, run.agent.q_table()), title="greedy policy and state values", expand=False))
+        return Panel(Group(*parts), title=self.title, border_style="blue")
+
+    def on_train_begin(self, run: TrainingRun) -> None:
+        self._task = self._progress.add_task("train", total=run.total_episodes, completed=run.episodes)
+        if self.live_mode:
+            self._live = Live(self.render(run), console=self.console, auto_refresh=False, transient=False)
+            self._live.start()
+        else:
+            self.console.print(f"{self.title}: training {run.total_episodes - run.episodes} episodes", highlight=False)
+        self._last = time.perf_counter()
+
+    def on_chunk_end(self, run: TrainingRun, batch) -> None:
+        now = time.perf_counter()
+        if now - self._last < self.refresh_seconds:
+            return
+        self._last = now
+        self._show(run)
+
+    def _show(self, run: TrainingRun) -> None:
+        self._progress.update(self._task, completed=run.episodes)
+        if self._live is not None:
+            self._live.update(self.render(run), refresh=True)
+        else:
+            self.console.print(format_plain(run), highlight=False, soft_wrap=True)
+
+    def on_train_end(self, run: TrainingRun) -> None:
+        self._show(run)
+        if self._live is not None:
+            self._live.stop()
+            self._live = None

@@ -1,0 +1,175 @@
+"""Tabular Q-learning in numpy, read top to bottom.
+
+    Q(s, a) += lr * (r + gamma * max_a' Q(s', a') * (1 - terminated) - Q(s, a))
+
+A terminated transition (hole, goal) does not bootstrap; a truncated one (step limit) does, since
+the state it stops in still has a future. Exploration is epsilon-greedy with random tie-breaking,
+or the 2017 recipe's noisy argmax (Gaussian noise on Q scaled by 1 / (episode + 1)).
+
+The inner loop runs on Python lists: on a 16-state table, list indexing is several times cheaper
+than numpy scalar indexing, and that is what makes training run near the raw environment speed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from agents.checkpoint import TABULAR_FILE, CheckpointError, load_npz, save_npz
+from agents.episodes import EpisodeBatch
+from agents.rng import restore_rng, rng_state_json
+from agents.schedules import make_schedule
+
+EXPLORATIONS = ("epsilon", "noisy")
+
+
+@dataclass
+class TabularConfig:
+    """Hyper-parameters; decays are counted in episodes."""
+
+    gamma: float = 0.99
+    lr: float = 0.1
+    lr_end: float = 0.01
+    lr_decay: int = 8_000
+    lr_schedule: str = "linear"
+    exploration: str = "epsilon"
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.01
+    epsilon_decay: int = 8_000
+    epsilon_schedule: str = "linear"
+
+
+class TabularQAgent:
+    kind = "tabular"
+
+    def __init__(self, env, config: TabularConfig, seed: int) -> None:
+        self.env = env
+        self.config = config
+        self.n_states = int(env.observation_space.n)
+        self.n_actions = int(env.action_space.n)
+        self.q = np.zeros((self.n_states, self.n_actions))
+        self.rng = np.random.default_rng(seed)
+        self.epsilon = make_schedule(
+            config.epsilon_schedule, config.epsilon_start, config.epsilon_end, config.epsilon_decay
+        )
+        self.lr = make_schedule(config.lr_schedule, config.lr, config.lr_end, config.lr_decay)
+        self.episodes = 0
+        self.env_steps = 0
+        self._seed = seed
+        self._env_seeded = False
+
+    # -- training -------------------------------------------------------------------------------
+    def train_chunk(self, max_episodes: int, max_steps: int = 4096) -> EpisodeBatch:
+        """Play whole episodes, learning at every step, until ``max_episodes`` are done or about
+        ``max_steps`` steps have passed. Chunking only batches bookkeeping: the random stream and
+        the result are the same whatever the chunk sizes."""
+        env, rng, cfg = self.env, self.rng, self.config
+        q = self.q.tolist()
+        n_actions = self.n_actions
+        gamma = cfg.gamma
+        noisy = cfg.exploration == "noisy"
+        random = rng.random
+        returns, lengths = [], []
+        td_abs_sum = 0.0
+        steps_before = self.env_steps
+        while len(returns) < max_episodes and self.env_steps - steps_before < max_steps:
+            episode = self.episodes
+            eps = self.epsilon(episode)
+            lr = self.lr(episode)
+            noise_scale = 1.0 / (episode + 1)
+            if self._env_seeded:
+                state, _ = env.reset()
+            else:
+                state, _ = env.reset(seed=self._seed)
+                self._env_seeded = True
+            total, length = 0.0, 0
+            while True:
+                row = q[state]
+                if noisy:
+                    noise = rng.standard_normal(n_actions) * noise_scale
+                    action = int(np.argmax(np.asarray(row) + noise))
+                elif random() < eps:
+                    action = int(random() * n_actions)
+                else:
+                    best = max(row)
+                    action = row.index(best)
+                    if row.count(best) > 1:
+                        ties = [a for a in range(n_actions) if row[a] == best]
+                        action = ties[int(random() * len(ties))]
+                next_state, reward, terminated, truncated, _ = env.step(action)
+                target = reward if terminated else reward + gamma * max(q[next_state])
+                td = target - row[action]
+                row[action] += lr * td
+                td_abs_sum += abs(td)
+                total += reward
+                length += 1
+                state = next_state
+                if terminated or truncated:
+                    break
+            self.env_steps += length
+            self.episodes += 1
+            returns.append(total)
+            lengths.append(length)
+        self.q = np.asarray(q)
+        steps = self.env_steps - steps_before
+        return EpisodeBatch.from_lists(returns, lengths, steps, {"losses/td_abs": td_abs_sum / max(steps, 1)})
+
+    # -- what the loop, the dashboard and evaluation read ----------------------------------------
+    @property
+    def exploration_rate(self) -> float:
+        if self.config.exploration == "noisy":
+            return 1.0 / (self.episodes + 1)
+        return self.epsilon(self.episodes)
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr(self.episodes)
+
+    def q_table(self) -> np.ndarray:
+        return self.q
+
+    def greedy_action(self, observation) -> int:
+        return int(np.argmax(self.q[int(observation)]))
+
+    # -- checkpoints ------------------------------------------------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        return save_npz(
+            Path(directory) / TABULAR_FILE,
+            self.state_arrays(),
+            env_identity=self.env.unwrapped.identity,
+            agent_kind=self.kind,
+        )
+
+    def restore(self, directory: str | Path) -> None:
+        path = Path(directory) / TABULAR_FILE
+        arrays = load_npz(path, env_identity=self.env.unwrapped.identity, agent_kind=self.kind)
+        try:
+            self.load_state_arrays(arrays)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise CheckpointError(f"checkpoint {path} is damaged or mismatched: {exc}") from None
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "q": self.q,
+            "episodes": np.int64(self.episodes),
+            "env_steps": np.int64(self.env_steps),
+            "agent_rng": np.str_(rng_state_json(self.rng)),
+            "env_rng": np.str_(rng_state_json(self.env.unwrapped.np_random)),
+            "env_seeded": np.bool_(self._env_seeded),
+        }
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        q = arrays["q"]
+        if q.shape != self.q.shape:
+            raise ValueError(f"Q-table shape {q.shape} does not match this environment's {self.q.shape}")
+        self.q = q.astype(np.float64)
+        self.episodes = int(arrays["episodes"])
+        self.env_steps = int(arrays["env_steps"])
+        restore_rng(self.rng, str(arrays["agent_rng"]))
+        self._env_seeded = bool(arrays["env_seeded"])
+        if self._env_seeded:
+            # Gymnasium creates np_random lazily: make sure it exists, then put the state back.
+            self.env.reset(seed=self._seed)
+            restore_rng(self.env.unwrapped.np_random, str(arrays["env_rng"]))
