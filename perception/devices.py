@@ -530,6 +530,8 @@ def apply_device_config(config: DeviceConfig, *, quiet: bool = False) -> DeviceS
     Must run before TensorFlow creates any tensor: visible devices, memory settings and logical
     devices are frozen at that moment.
     """
+    if config.strategy == "multiworker":  # fail before TensorFlow's slow start-up
+        parse_tf_config(os.environ.get("TF_CONFIG"))
     gpus = list_gpus()
     plan = plan_devices(config, gpus, os.environ.get("TF_CONFIG"))
     if not quiet:

@@ -1,0 +1,408 @@
+"""perception.devices: flag parsing and planning in-process; anything that configures TF in a subprocess.
+
+TensorFlow freezes its devices when it creates its first tensor, so every test that configures
+devices runs in a fresh interpreter. The subprocesses hide any GPU (CUDA_VISIBLE_DEVICES=-1) so
+the results are the same on every machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from envs.errors import UsageError
+from perception.devices import (
+    DeviceConfig,
+    GpuInfo,
+    add_device_arguments,
+    parse_device,
+    parse_tf_config,
+    plan_devices,
+    scale_batch_size,
+    split_batch_size,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+TF_NOISE = re.compile(
+    r"^([IWEF]\d{4} |WARNING: All log messages|To enable the following instructions|\s*$)"
+)
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("TF_CONFIG", None)
+    env.update(
+        PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
+        CUDA_VISIBLE_DEVICES="-1",
+        TF_CPP_MIN_LOG_LEVEL="2",
+    )
+    env.update(extra)
+    return env
+
+
+def _run(args: list[str], timeout: float = 90, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _devices(*flags: str, timeout: float = 90, **env: str) -> subprocess.CompletedProcess[str]:
+    return _run(["-m", "perception.devices", *flags], timeout=timeout, **env)
+
+
+def _messages(stderr: str) -> list[str]:
+    """stderr without TensorFlow's C++ start-up log lines."""
+    return [line for line in stderr.splitlines() if not TF_NOISE.match(line)]
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> str:
+    assert result.returncode == 2, result.stderr
+    lines = _messages(result.stderr)
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    for needle in needles:
+        assert needle in lines[0]
+    assert result.stdout == ""
+    return lines[0]
+
+
+def _free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+H100 = dict(model="NVIDIA H100", compute_capability=(9, 0), memory_mb=81_559)
+
+
+def gpus(n: int, **kw: object) -> list[GpuInfo]:
+    info = H100 | kw
+    return [GpuInfo(i, f"/physical_device:GPU:{i}", **info) for i in range(n)]  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- flags (no TensorFlow)
+
+
+def test_flags_round_trip_into_config() -> None:
+    parser = add_device_arguments(argparse.ArgumentParser())
+    args = parser.parse_args(
+        [
+            "--device",
+            "gpu:1,gpu:0",
+            "--memory-limit",
+            "2048",
+            "--soft-placement",
+            "--log-placement",
+            "--mixed-precision",
+            "--xla",
+            "--strategy",
+            "mirrored",
+            "--cpu-devices",
+            "3",
+        ]
+    )
+    config = DeviceConfig.from_args(args)
+    assert config == DeviceConfig(
+        device="gpu:1,gpu:0",
+        memory_limit_mb=2048,
+        soft_placement=True,
+        log_placement=True,
+        mixed_precision=True,
+        xla=True,
+        strategy="mirrored",
+        cpu_devices=3,
+    )
+    assert config.device_spec.indices == (1, 0)
+    assert config.jit_compile is True
+    assert DeviceConfig.from_args(argparse.Namespace()) == DeviceConfig()  # parser without flags
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "indices"),
+    [("auto", "auto", None), ("CPU", "cpu", None), ("gpu", "gpu", None), ("/GPU:3", "gpu", (3,))],
+)
+def test_parse_device_accepts(text: str, kind: str, indices: tuple[int, ...] | None) -> None:
+    spec = parse_device(text)
+    assert (spec.kind, spec.indices) == (kind, indices)
+
+
+@pytest.mark.parametrize(
+    "text", ["tpu", "gpu:x", "gpu:-1", "cuda:0", "gpu:0,,gpu:1", "cpu,gpu:0", ""]
+)
+def test_parse_device_rejects(text: str) -> None:
+    with pytest.raises(UsageError, match="unknown device"):
+        parse_device(text)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(device="gpu:0,gpu:0"), "listed twice"),
+        (dict(memory_limit_mb="lots"), "whole number of megabytes"),
+        (dict(memory_limit_mb=0), "positive"),
+        (dict(memory_growth=True, memory_limit_mb=1024), "cannot be combined"),
+        (dict(cpu_devices=0), "at least 1"),
+        (dict(strategy="parameter-server"), "unknown strategy"),
+    ],
+)
+def test_config_rejects(kwargs: dict, match: str) -> None:
+    with pytest.raises(UsageError, match=match):
+        DeviceConfig(**kwargs)
+
+
+def test_help_teaches_every_flag() -> None:
+    text = add_device_arguments(argparse.ArgumentParser()).format_help()
+    for flag in (
+        "--device",
+        "--memory-growth",
+        "--memory-limit",
+        "--soft-placement",
+        "--log-placement",
+        "--mixed-precision",
+        "--xla",
+        "--strategy",
+        "TF_CONFIG",
+    ):
+        assert flag in text
+    assert "compute capability" in text and "per_process_gpu_memory_fraction" in text
+
+
+# ---------------------------------------------------------------- planning (fake GPUs)
+
+
+def test_plan_auto_mirrors_over_several_gpus_and_renumbers() -> None:
+    plan = plan_devices(DeviceConfig(), gpus(2))
+    assert (plan.strategy, plan.strategy_devices, plan.visible_gpus) == (
+        "mirrored",
+        ("/gpu:0", "/gpu:1"),
+        (0, 1),
+    )
+    picked = plan_devices(DeviceConfig(device="gpu:2", strategy="one"), gpus(3))
+    assert picked.visible_gpus == (2,) and picked.strategy_devices == ("/gpu:0",)
+    assert plan_devices(DeviceConfig(), gpus(1)).strategy == "default"
+    assert plan_devices(DeviceConfig(device="cpu"), gpus(2)).visible_gpus == ()
+
+
+def test_plan_cpu_mirrors_over_logical_cpus() -> None:
+    plan = plan_devices(DeviceConfig(strategy="mirrored", cpu_devices=2), [])
+    assert plan.strategy_devices == ("/cpu:0", "/cpu:1") and not plan.on_gpu
+    one = plan_devices(DeviceConfig(strategy="one", cpu_devices=2), [])
+    assert one.strategy_devices == ("/cpu:0",) and "mirrored" in one.warnings[0]
+
+
+def test_plan_missing_gpu_is_an_error_or_a_fallback() -> None:
+    with pytest.raises(UsageError, match="no GPU on this machine"):
+        plan_devices(DeviceConfig(device="gpu"), [])
+    with pytest.raises(UsageError, match=r"no gpu:2; TensorFlow sees gpu:0, gpu:1"):
+        plan_devices(DeviceConfig(device="gpu:0,gpu:2"), gpus(2))
+    soft = plan_devices(DeviceConfig(device="gpu:0,gpu:2", soft_placement=True), gpus(2))
+    assert soft.visible_gpus == (0,) and "running on gpu:0" in soft.warnings[0]
+    cpu = plan_devices(DeviceConfig(device="gpu", soft_placement=True), [])
+    assert cpu.visible_gpus == () and cpu.strategy_devices == ("/cpu:0",)
+
+
+def test_plan_memory_limit_checked_against_the_device() -> None:
+    with pytest.raises(
+        UsageError,
+        match=r"--memory-limit 90000 MB is more than gpu:1 \(NVIDIA H100\) has \(81559 MB\)",
+    ):
+        plan_devices(DeviceConfig(device="gpu:1", memory_limit_mb=90_000), gpus(2))
+    assert plan_devices(DeviceConfig(memory_limit_mb=4096), gpus(2)).memory_limit_mb == 4096
+    unknown = gpus(1, memory_mb=None)
+    assert plan_devices(DeviceConfig(memory_limit_mb=10**6), unknown).memory_limit_mb == 10**6
+    ignored = plan_devices(DeviceConfig(memory_limit_mb=4096), [])
+    assert ignored.memory_limit_mb is None and "GPUs only" in ignored.warnings[0]
+
+
+def test_plan_mixed_precision_warns_where_it_will_not_pay() -> None:
+    assert plan_devices(DeviceConfig(mixed_precision=True), gpus(1)).warnings == ()
+    old = plan_devices(DeviceConfig(mixed_precision=True), gpus(1, compute_capability=(6, 1)))
+    assert "below 7.0" in old.warnings[0]
+    assert "slower" in plan_devices(DeviceConfig(mixed_precision=True), []).warnings[0]
+
+
+def test_plan_multiworker_reads_tf_config() -> None:
+    config = json.dumps(
+        {"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}
+    )
+    plan = plan_devices(DeviceConfig(strategy="multiworker"), [], config)
+    assert plan.strategy == "multiworker" and plan.cluster is not None
+    assert plan.cluster.num_workers == 2 and plan.cluster.task_index == 1
+    assert "ignores it" in plan_devices(DeviceConfig(), [], config).warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        (None, "not set"),
+        ("{cluster: ", "not valid JSON"),
+        ("[1, 2]", "JSON object"),
+        ('{"task": {"type": "worker", "index": 0}}', "needs 'cluster'"),
+        ('{"cluster": {"worker": []}, "task": {"type": "worker", "index": 0}}', "non-empty list"),
+        (
+            '{"cluster": {"worker": ["localhost"]}, "task": {"type": "worker", "index": 0}}',
+            "not 'host:port'",
+        ),
+        ('{"cluster": {"worker": ["h:1"]}}', "needs 'task'"),
+        ('{"cluster": {"worker": ["h:1"]}, "task": {"type": "ps", "index": 0}}', "not a job"),
+        (
+            '{"cluster": {"worker": ["h:1"]}, "task": {"type": "worker", "index": 1}}',
+            "out of range",
+        ),
+        (
+            '{"cluster": {"worker": ["h:1"]}, "task": {"type": "worker", "index": true}}',
+            "out of range",
+        ),
+    ],
+)
+def test_bad_tf_config(text: str | None, match: str) -> None:
+    with pytest.raises(UsageError, match=match):
+        parse_tf_config(text)
+
+
+def test_batch_size_scaling() -> None:
+    assert scale_batch_size(32, 4) == 128
+    assert split_batch_size(128, 4) == 32
+    with pytest.raises(UsageError, match="multiple of 4"):
+        split_batch_size(30, 4)
+    with pytest.raises(UsageError):
+        scale_batch_size(0, 2)
+
+
+# ---------------------------------------------------------------- subprocesses (real TensorFlow)
+
+
+def test_unknown_device_is_one_line_exit_2() -> None:
+    _one_line_error(_devices("--device", "tpu:0"), "unknown device 'tpu:0'")
+
+
+def test_bad_tf_config_is_one_line_exit_2() -> None:
+    result = _devices("--strategy", "multiworker", TF_CONFIG="{not json")
+    _one_line_error(result, "TF_CONFIG is not valid JSON")
+
+
+def test_gpu_on_cpu_only_machine_is_one_line_exit_2() -> None:
+    _one_line_error(_devices("--device", "gpu"), "--device gpu", "no GPU", "--soft-placement")
+
+
+def test_soft_placement_falls_back_to_cpu_with_warning() -> None:
+    result = _devices("--device", "gpu:0", "--soft-placement")
+    assert result.returncode == 0, result.stderr
+    assert "warning: --device gpu:0: no GPU found; running on the CPU" in result.stderr
+    assert "Devices TensorFlow sees" in result.stdout and "none found" in result.stdout
+    assert "Effective settings" in result.stdout and "CPU:0" in result.stdout
+
+
+def test_flags_are_applied_and_read_back_from_tensorflow() -> None:
+    result = _devices("--device", "cpu", "--mixed-precision", "--xla", "--log-placement", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["mixed_precision"]["policy"] == "mixed_float16"
+    settings = report["settings"]
+    assert settings["xla_jit"] == "autoclustering" and settings["log_placement"] is True
+    assert settings["visible_gpus"] == [] and settings["replicas"] == 1
+    assert report["xla_available"] is True
+    assert any("slower" in w for w in report["warnings"])
+
+
+MIRRORED = """
+import json
+from perception.devices import DeviceConfig, configure_devices, try_train
+strategy = configure_devices(DeviceConfig(device="cpu", strategy="mirrored", cpu_devices=2))
+import tensorflow as tf
+mirrored = try_train(strategy)
+single = try_train(tf.distribute.get_strategy())
+try:  # too late: TensorFlow has created tensors
+    configure_devices(DeviceConfig(cpu_devices=3))
+    late = "no error"
+except RuntimeError as exc:
+    late = str(exc)
+print(json.dumps({"mirrored": mirrored, "single": single, "late": late,
+                  "devices": [d.name for d in tf.config.list_logical_devices("CPU")]}))
+"""
+
+
+def test_mirrored_over_two_logical_cpus_trains_like_one_device() -> None:
+    result = _run(["-c", MIRRORED])
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["devices"] == ["/device:CPU:0", "/device:CPU:1"]
+    mirrored, single = out["mirrored"], out["single"]
+    assert mirrored["replicas"] == 2 and single["replicas"] == 1
+    assert [c.rsplit("/", 1)[-1] for c in mirrored["copies"]] == ["device:CPU:0", "device:CPU:1"]
+    assert mirrored["copies_equal"]
+    assert mirrored["weights_after"] != pytest.approx(mirrored["weights_before"], abs=1e-4)
+    # Same global batch and weights: averaging over replicas must give the one-device step.
+    assert mirrored["loss"] == pytest.approx(single["loss"], rel=1e-5)
+    assert mirrored["weights_after"] == pytest.approx(single["weights_after"], rel=1e-5)
+    assert "must run before TensorFlow creates any tensor" in out["late"]
+
+
+WORKER = """
+import json
+from perception.devices import DeviceConfig, apply_device_config, describe, try_train
+setup = apply_device_config(DeviceConfig(strategy="multiworker"))
+import tensorflow as tf
+trained = try_train(setup.strategy)
+single = try_train(tf.distribute.get_strategy())  # the same global batch on this one device
+print(json.dumps({"settings": describe(setup)["settings"], "trained": trained, "single": single}))
+"""
+
+
+def test_multiworker_two_processes_on_loopback() -> None:
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER],
+            cwd=ROOT,
+            env=_env(
+                TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    outputs = []
+    try:
+        for proc in procs:
+            out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err[-3000:]
+            outputs.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    for index, report in enumerate(outputs):
+        assert report["settings"]["strategy"] == "MultiWorkerMirroredStrategy"
+        assert report["settings"]["workers"] == 2 and report["settings"]["replicas"] == 2
+        assert f"task:{index}" in report["settings"]["strategy_devices"][0]
+        assert report["trained"]["loop"] == "custom"
+    a, b = (report["trained"] for report in outputs)
+    single = outputs[0]["single"]
+    assert single["replicas"] == 1
+    assert a["weights_after"] == b["weights_after"]  # in sync after the all-reduce
+    assert a["weights_after"] != pytest.approx(a["weights_before"], abs=1e-4)
+    # Each worker saw half the batch; averaging must give the one-device step on all of it.
+    assert a["weights_after"] == pytest.approx(single["weights_after"], rel=1e-5)
+    assert a["loss"] == pytest.approx(single["loss"], rel=1e-5)
