@@ -133,10 +133,7 @@ class FrozenLakeEnv(gym.Env):
 
     def step(self, action):
         outcomes = self._next[self._state][action]
-        if self.slippery:
-            state = outcomes[int(self.np_random.random() * 3.0)]
-        else:
-            state = outcomes[0]
+        state = outcomes[int(self.np_random.random() * 3.0)] if self.slippery else outcomes[0]
         self._state = state
         self._steps += 1
         self._last_action = action

@@ -1,0 +1,162 @@
+"""The ``python -m agents.run`` command: outputs, config layering, resume, and bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from agents.run import main
+from envs.errors import run_main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def cli(argv, capsys):
+    try:
+        code = run_main(main, argv)
+    except SystemExit as exc:  # argparse
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def scalar_steps(logdir: Path, tag: str) -> list[int]:
+    acc = EventAccumulator(str(logdir), size_guidance={"tensors": 0})
+    acc.Reload()
+    return [e.step for e in acc.Tensors(tag)] if tag in acc.Tags()["tensors"] else []
+
+
+def test_run_writes_summary_logs_and_checkpoint(tmp_path, capsys):
+    logdir, summary = tmp_path / "run", tmp_path / "summary.json"
+    code, out, err = cli(["frozenlake", "--episodes", "300", "--eval-episodes", "50", "--logdir", str(logdir),
+                          "--summary-json", str(summary)], capsys)
+    assert code == 0, err
+    data = json.loads(summary.read_text())
+    for key in ["env", "agent", "seed", "episodes", "env_steps", "train_seconds", "env_steps_per_second",
+                "eval_success_rate", "exact_success_rate", "optimal_success_rate", "optimality_ratio",
+                "logdir", "checkpoint"]:
+        assert key in data
+    assert data["episodes"] == 300 and data["env_steps"] > 300
+    assert data["optimal_success_rate"] == pytest.approx(0.7442, abs=1e-4)
+    assert data["optimality_ratio"] == pytest.approx(data["exact_success_rate"] / data["optimal_success_rate"])
+    assert Path(data["checkpoint"]).is_file()
+    assert json.loads((logdir / "config.json").read_text())["episodes"] == 300
+    assert "Summary" in out and "ratio to optimum" in out
+    for tag in ["charts/success_rate", "charts/epsilon", "charts/learning_rate", "charts/steps_per_second",
+                "charts/episodic_return", "charts/episodic_length", "eval/exact_success_rate", "losses/td_abs"]:
+        assert scalar_steps(logdir, tag), tag
+
+
+def test_same_seed_same_numbers(tmp_path, capsys):
+    results = []
+    for name in ("a", "b"):
+        cli(["frozenlake", "--episodes", "200", "--eval-episodes", "20", "--logdir", str(tmp_path / name),
+             "--no-dashboard"], capsys)
+        with np.load(tmp_path / name / "checkpoints" / "checkpoint.npz") as ckpt:
+            results.append(ckpt["q"])
+    np.testing.assert_array_equal(*results)
+
+
+def test_config_file_and_flag_precedence(tmp_path, capsys):
+    config = tmp_path / "run.toml"
+    config.write_text('episodes = 120\nmap = "SFFF,FHFH,FFFH,HFFG"\neval-episodes = 10\nslippery = false\n')
+    code, _, err = cli(["frozenlake", "--config", str(config), "--episodes", "80", "--logdir", str(tmp_path / "r"),
+                        "--summary-json", str(tmp_path / "s.json"), "--no-dashboard"], capsys)
+    assert code == 0, err
+    data = json.loads((tmp_path / "s.json").read_text())
+    assert data["episodes"] == 80 and data["slippery"] is False and data["config"]["eval_episodes"] == 10
+
+
+def test_resume_continues_steps_and_curves(tmp_path, capsys):
+    logdir = tmp_path / "run"
+    common = ["--eval-episodes", "0", "--no-dashboard", "--summary-json", str(tmp_path / "s.json")]
+    assert cli(["frozenlake", "--episodes", "200", "--logdir", str(logdir), *common], capsys)[0] == 0
+    first = json.loads((tmp_path / "s.json").read_text())
+    code, _, err = cli(["frozenlake", "--episodes", "400", "--logdir", str(logdir), "--resume", *common], capsys)
+    assert code == 0, err
+    second = json.loads((tmp_path / "s.json").read_text())
+    assert second["episodes"] == 400 and second["env_steps"] > first["env_steps"]
+    steps = scalar_steps(logdir, "charts/success_rate")
+    assert max(steps) == second["env_steps"] and min(steps) <= first["env_steps"]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["cartpole"], "invalid choice: 'cartpole'"),
+        (["frozenlake", "--map", "SFX,FFG"], "unknown tile"),
+        (["frozenlake", "--map", "SFF,FH"], "not rectangular"),
+        (["frozenlake", "--episodes", "0"], "--episodes must be positive"),
+        (["frozenlake", "--gamma", "1.5"], "--gamma must be in (0, 1]"),
+        (["frozenlake", "--gamma", "0"], "--gamma must be in (0, 1]"),
+        (["frozenlake", "--lr", "0"], "--lr must be positive"),
+        (["frozenlake", "--lr", "1.5"], "--lr must be in (0, 1]"),
+        (["frozenlake", "--episodes", "ten"], "invalid int value"),
+        (["frozenlake", "--q-net", "resnet"], "invalid choice: 'resnet'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli(argv, capsys)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert message in err and err.startswith("error:")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_unknown_config_key_is_refused(tmp_path, capsys):
+    config = tmp_path / "bad.toml"
+    config.write_text("episodez = 10\n")
+    code, _, err = cli(["frozenlake", "--config", str(config)], capsys)
+    assert code == 2 and "unknown key 'episodez'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_bad_checkpoints_are_refused_and_kept(tmp_path, capsys):
+    logdir = tmp_path / "run"
+    assert cli(["frozenlake", "--episodes", "50", "--eval-episodes", "0", "--logdir", str(logdir), "--no-dashboard"], capsys)[0] == 0
+    ckpt = logdir / "checkpoints" / "checkpoint.npz"
+    original = ckpt.read_bytes()
+
+    code, _, err = cli(["frozenlake", "--map", "8x8", "--logdir", str(logdir), "--resume"], capsys)
+    assert code == 2 and "another environment" in err and len(err.strip().splitlines()) == 1
+
+    code, _, err = cli(["frozenlake", "--logdir", str(logdir)], capsys)  # a new run over an old one
+    assert code == 2 and "--resume" in err
+    assert ckpt.read_bytes() == original
+
+    ckpt.write_bytes(original[:100])
+    code, _, err = cli(["frozenlake", "--logdir", str(logdir), "--resume"], capsys)
+    assert code == 2 and "corrupt" in err and len(err.strip().splitlines()) == 1
+
+    code, _, err = cli(["frozenlake", "--logdir", str(tmp_path / "nothing"), "--resume"], capsys)
+    assert code == 2 and "no config.json" in err
+
+
+def test_ctrl_c_saves_and_says_how_to_resume(tmp_path):
+    logdir = tmp_path / "run"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agents.run", "frozenlake", "--episodes", "100000000", "--logdir", str(logdir),
+         "--eval-episodes", "10", "--checkpoint-every", "0"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    # Wait until training has started (the plain dashboard's first line), then interrupt.
+    deadline = time.monotonic() + 120
+    first_line = proc.stdout.readline()
+    assert "training" in first_line, first_line + proc.stderr.read()
+    time.sleep(1.0)
+    assert time.monotonic() < deadline
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Resume with: python -m agents.run frozenlake" in out and "--resume" in out
+    with np.load(logdir / "checkpoints" / "checkpoint.npz") as ckpt:
+        assert int(ckpt["episodes"]) > 0
+    assert any(p.name.startswith("events.out.tfevents") for p in logdir.iterdir())
