@@ -1,0 +1,347 @@
+"""Dataset layer: one registered spec per dataset, all returning numpy arrays with standard splits.
+
+A dataset is found by looking, in order, in ``--data-dir``, its own environment variable
+(``DLTF_<NAME>_DIR``), ``$DLTF_DATA_DIR/<name>``, the cache (``$DLTF_CACHE_DIR`` or
+``$XDG_CACHE_HOME/dltf/datasets`` or ``~/.cache/dltf/datasets``, then ``<name>/``), and last
+the official download where one exists. Each folder may hold any of the spec's layouts (say
+``mnist.npz`` or the four idx ``.gz`` files). New datasets (IMDB, PTB) register the same way.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import os
+import zipfile
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from envs.errors import UsageError
+from networks.download import download
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Arrays of the standard train / validation / test splits, plus the class names."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...] = ()
+    source: str = ""
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.x_train), "val": len(self.x_val), "test": len(self.x_test)}
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One accepted set of files in a folder and the function that reads them."""
+
+    files: tuple[str, ...]
+    read: Callable[[Path], Dataset]
+
+
+@dataclass(frozen=True)
+class Remote:
+    """An official download: where from, the file name it is saved under, and its sha256."""
+
+    url: str
+    filename: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """How to find and read one dataset; ``where`` says where a user can get the files."""
+
+    name: str
+    description: str
+    layouts: tuple[Layout, ...]
+    where: str
+    remote: Remote | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def env_var(self) -> str:
+        return f"DLTF_{self.name.upper().replace('-', '_')}_DIR"
+
+    def expected(self) -> str:
+        return " or ".join(" + ".join(layout.files) for layout in self.layouts)
+
+
+DATASETS: dict[str, DatasetSpec] = {}
+
+
+def register_dataset(spec: DatasetSpec) -> DatasetSpec:
+    """Add a dataset to the registry (later issues add IMDB, PTB, ... the same way)."""
+    if spec.name in DATASETS:
+        raise ValueError(f"dataset {spec.name!r} is already registered")
+    DATASETS[spec.name] = spec
+    return spec
+
+
+def get_dataset_spec(name: str) -> DatasetSpec:
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise UsageError(
+            f"unknown dataset {name!r} (known: {', '.join(sorted(DATASETS))})"
+        ) from None
+
+
+def cache_dir(name: str = "") -> Path:
+    """Where downloads go: $DLTF_CACHE_DIR, else $XDG_CACHE_HOME/dltf/datasets, else ~/.cache/..."""
+    root = os.environ.get("DLTF_CACHE_DIR")
+    if not root:
+        xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        root = os.path.join(xdg, "dltf", "datasets")
+    return Path(root) / name if name else Path(root)
+
+
+def search_dirs(spec: DatasetSpec, data_dir: str | os.PathLike | None = None) -> list[Path]:
+    """The folders searched, in lookup order."""
+    dirs: list[Path] = []
+    if data_dir:
+        dirs.append(Path(data_dir))
+    if os.environ.get(spec.env_var):
+        dirs.append(Path(os.environ[spec.env_var]))
+    if os.environ.get("DLTF_DATA_DIR"):
+        dirs.append(Path(os.environ["DLTF_DATA_DIR"]) / spec.name)
+    dirs.append(cache_dir(spec.name))
+    return dirs
+
+
+def _find(spec: DatasetSpec, folder: Path) -> Layout | None:
+    if folder.is_file():  # --data-dir may name the file itself
+        for layout in spec.layouts:
+            if layout.files == (folder.name,):
+                return layout
+        return None
+    for layout in spec.layouts:
+        if all((folder / f).is_file() for f in layout.files):
+            return layout
+    return None
+
+
+def load_dataset(
+    name: str, data_dir: str | os.PathLike | None = None, allow_download: bool | None = None
+) -> Dataset:
+    """Find ``name``'s files (see the module doc for the order), read and validate them.
+
+    Downloads happen only where the spec has an official source and ``DLTF_OFFLINE`` is unset.
+    """
+    spec = get_dataset_spec(name)
+    dirs = search_dirs(spec, data_dir)
+    for folder in dirs:
+        layout = _find(spec, folder)
+        if layout is not None:
+            base = folder.parent if folder.is_file() else folder
+            return layout.read(base)
+    if allow_download is None:
+        allow_download = not os.environ.get("DLTF_OFFLINE")
+    if spec.remote is not None and allow_download:
+        target = cache_dir(spec.name) / spec.remote.filename
+        download(spec.remote.url, target, spec.remote.sha256)
+        layout = _find(spec, target.parent)
+        if layout is not None:
+            return layout.read(target.parent)
+    searched = ", ".join(str(d) for d in dirs)
+    raise UsageError(
+        f"{spec.name} data not found: expected {spec.expected()} in --data-dir, ${spec.env_var}, "
+        f"$DLTF_DATA_DIR/{spec.name} or the cache (searched: {searched}); get it from {spec.where}"
+    )
+
+
+# --- readers -------------------------------------------------------------------------------
+
+
+_NPZ_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
+
+
+def read_npz(path: Path, keys: Sequence[str]) -> dict[str, np.ndarray]:
+    """Read named arrays from an .npz without ever unpickling; any damage is a UsageError."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [k for k in keys if k not in npz.files]
+            if missing:
+                raise UsageError(f"corrupt data file {path}: missing arrays {', '.join(missing)}")
+            return {k: np.asarray(npz[k]) for k in keys}
+    except _NPZ_ERRORS as exc:
+        raise UsageError(f"corrupt data file {path}: {exc}") from exc
+
+
+def _check_split(
+    path: Path, split: str, x: np.ndarray, y: np.ndarray, shape: tuple[int, ...], classes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Shape, dtype and label-range checks, so a wrong file fails early in one line."""
+    if x.ndim != 1 + len(shape) or tuple(x.shape[1:]) != shape:
+        raise UsageError(
+            f"corrupt data file {path}: {split} images have shape {x.shape}, expected (N, "
+            f"{', '.join(map(str, shape))})"
+        )
+    if y.ndim != 1 or len(y) != len(x):
+        raise UsageError(
+            f"corrupt data file {path}: {split} has {len(x)} images but labels of shape {y.shape}"
+        )
+    if len(x) == 0:
+        raise UsageError(f"corrupt data file {path}: {split} split is empty")
+    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= classes:
+        raise UsageError(f"corrupt data file {path}: {split} labels must be integers 0..{classes - 1}")
+    if x.dtype != np.uint8:
+        if not np.issubdtype(x.dtype, np.number) or x.min() < 0 or x.max() > 255:
+            raise UsageError(f"corrupt data file {path}: {split} pixels must be 0..255")
+        x = x.astype(np.uint8)
+    return x, y.astype(np.int32)
+
+
+MNIST_CLASSES = tuple(str(d) for d in range(10))
+MNIST_VAL = 5000  # the 2017 curriculum's 55,000 / 5,000 / 10,000 split (last 5k of train)
+_MNIST_IDX = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+
+
+def _mnist(
+    path: Path, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray
+) -> Dataset:
+    x_train, y_train = _check_split(path, "train", x_train, y_train, (28, 28), 10)
+    x_test, y_test = _check_split(path, "test", x_test, y_test, (28, 28), 10)
+    # Tiny files (tests, smoke runs) keep a tenth for validation instead of 5,000.
+    n_val = MNIST_VAL if len(x_train) > 2 * MNIST_VAL else max(1, len(x_train) // 10)
+    return Dataset(
+        name="mnist",
+        x_train=x_train[:-n_val],
+        y_train=y_train[:-n_val],
+        x_val=x_train[-n_val:],
+        y_val=y_train[-n_val:],
+        x_test=x_test,
+        y_test=y_test,
+        class_names=MNIST_CLASSES,
+        source=str(path),
+    )
+
+
+def read_mnist_npz(folder: Path) -> Dataset:
+    path = folder / "mnist.npz"
+    a = read_npz(path, ("x_train", "y_train", "x_test", "y_test"))
+    return _mnist(path, a["x_train"], a["y_train"], a["x_test"], a["y_test"])
+
+
+def read_idx_gz(path: Path) -> np.ndarray:
+    """Read one idx file (gzip'd, unsigned bytes), as in LeCun's MNIST distribution."""
+    try:
+        with gzip.open(path, "rb") as fh:
+            raw = fh.read()
+    except (OSError, EOFError, zlib.error) as exc:
+        raise UsageError(f"corrupt data file {path}: {exc}") from exc
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise UsageError(f"corrupt data file {path}: not an unsigned-byte idx file")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(raw) < header:
+        raise UsageError(f"corrupt data file {path}: truncated idx header")
+    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    count = int(np.prod(dims))
+    if len(raw) - header != count:
+        raise UsageError(
+            f"corrupt data file {path}: header says {count} bytes of data, found {len(raw) - header}"
+        )
+    return np.frombuffer(raw, np.uint8, offset=header).reshape(dims)
+
+
+def read_mnist_idx(folder: Path) -> Dataset:
+    xtr, ytr, xte, yte = (read_idx_gz(folder / f) for f in _MNIST_IDX)
+    return _mnist(folder, xtr, ytr, xte, yte)
+
+
+MNIST = register_dataset(
+    DatasetSpec(
+        name="mnist",
+        description="MNIST handwritten digits, 28x28 grayscale, 55k train / 5k val / 10k test",
+        layouts=(Layout(("mnist.npz",), read_mnist_npz), Layout(_MNIST_IDX, read_mnist_idx)),
+        where="https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
+        remote=Remote(
+            url="https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
+            filename="mnist.npz",
+            sha256="731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1",
+        ),
+    )
+)
+
+
+FER_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+_FER_KEYS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
+_FER_USAGE = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
+
+
+def _fer(path: Path, arrays: dict[str, np.ndarray]) -> Dataset:
+    out: dict[str, np.ndarray] = {}
+    for split in ("train", "val", "test"):
+        x, y = _check_split(
+            path, split, arrays[f"x_{split}"], arrays[f"y_{split}"], (48, 48), len(FER_CLASSES)
+        )
+        out[f"x_{split}"], out[f"y_{split}"] = x, y
+    return Dataset(name="fer2013", class_names=FER_CLASSES, source=str(path), **out)
+
+
+def read_fer_npz(folder: Path) -> Dataset:
+    path = folder / "fer2013.npz"
+    return _fer(path, read_npz(path, _FER_KEYS))
+
+
+def read_fer_csv(folder: Path) -> Dataset:
+    """Kaggle's ``fer2013.csv``: columns emotion, pixels (2304 numbers), Usage."""
+    path = folder / "fer2013.csv"
+    xs: dict[str, list[np.ndarray]] = {s: [] for s in _FER_USAGE.values()}
+    ys: dict[str, list[int]] = {s: [] for s in _FER_USAGE.values()}
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            if not {"emotion", "pixels", "Usage"} <= set(reader.fieldnames or ()):
+                raise UsageError(
+                    f"corrupt data file {path}: expected columns emotion, pixels, Usage"
+                )
+            for row in reader:
+                split = _FER_USAGE.get(row["Usage"])
+                pixels = np.array(row["pixels"].split(), dtype=np.int64)
+                if split is None or pixels.size != 48 * 48:
+                    raise UsageError(f"corrupt data file {path}: bad row {reader.line_num}")
+                xs[split].append(pixels.reshape(48, 48))
+                ys[split].append(int(row["emotion"]))
+    except (OSError, UnicodeDecodeError, ValueError, csv.Error) as exc:
+        if isinstance(exc, UsageError):
+            raise
+        raise UsageError(f"corrupt data file {path}: {exc}") from exc
+    arrays: dict[str, np.ndarray] = {}
+    for split in xs:
+        arrays[f"x_{split}"] = (
+            np.stack(xs[split]) if xs[split] else np.zeros((0, 48, 48), np.int64)
+        )
+        arrays[f"y_{split}"] = np.array(ys[split], dtype=np.int64)
+    return _fer(path, arrays)
+
+
+FER2013 = register_dataset(
+    DatasetSpec(
+        name="fer2013",
+        description="FER2013 faces, 48x48 grayscale, 7 emotions; 28,709 / 3,589 / 3,589",
+        layouts=(Layout(("fer2013.npz",), read_fer_npz), Layout(("fer2013.csv",), read_fer_csv)),
+        where="https://www.kaggle.com/c/challenges-in-representation-learning-facial-expression-recognition-challenge/data",
+    )
+)

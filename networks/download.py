@@ -1,0 +1,71 @@
+"""Fetching data files: sha256-checked downloads written atomically, and safe archive extraction.
+
+Shared by every dataset loader so a half-written or tampered file never lands in the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+import tarfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from envs.atomic import atomic_path
+from envs.errors import UsageError
+
+_CHUNK = 1 << 20
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file, read in chunks so large archives don't need to fit in memory."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download(url: str, dest: str | os.PathLike, sha256: str, timeout: float = 60.0) -> Path:
+    """Download ``url`` to ``dest``; the file appears only once complete and its sha256 matches."""
+    dest = Path(dest)
+    print(f"downloading {url} -> {dest}", file=sys.stderr)
+    try:
+        with atomic_path(dest, suffix=dest.suffix) as tmp:
+            with urllib.request.urlopen(url, timeout=timeout) as resp, open(tmp, "wb") as out:
+                shutil.copyfileobj(resp, out, _CHUNK)
+            got = sha256_of(tmp)
+            if got != sha256:
+                raise UsageError(
+                    f"checksum mismatch for {url}: expected sha256 {sha256}, got {got}"
+                )
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        if isinstance(exc, UsageError):
+            raise
+        raise UsageError(f"cannot download {url}: {exc}") from exc
+    return dest
+
+
+def safe_extract_tar(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
+    """Extract a tar archive, refusing links, devices and paths that would escape ``dest``."""
+    dest = Path(dest).resolve()
+    try:
+        with tarfile.open(archive) as tar:
+            members = tar.getmembers()
+            for m in members:
+                target = (dest / m.name).resolve()
+                if not (m.isfile() or m.isdir()):
+                    raise UsageError(f"unsafe archive {archive}: {m.name} is not a plain file")
+                if target != dest and dest not in target.parents:
+                    raise UsageError(f"unsafe archive {archive}: {m.name} escapes {dest}")
+            dest.mkdir(parents=True, exist_ok=True)
+            if sys.version_info >= (3, 12):
+                tar.extractall(dest, members=members, filter="data")
+            else:  # members were all checked above
+                tar.extractall(dest, members=members)  # noqa: S202
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise UsageError(f"corrupt archive {archive}: {exc}") from exc
+    return dest

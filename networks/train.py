@@ -1,0 +1,245 @@
+"""``python -m networks.train MODEL``: train a registered model on its dataset, evaluate, save.
+
+Every run logs its full config (TensorBoard text and the summary JSON), writes TensorBoard
+scalars, weight histograms, a confusion matrix and misclassified samples, saves a ``.keras``
+model atomically and prints a closing summary. ``--list`` shows the models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from envs.atomic import atomic_path, atomic_write_text
+from envs.errors import EXIT_INTERRUPTED, OneLineArgumentParser, UsageError, run_main
+from networks.datasets import Dataset, load_dataset
+from networks.models import MODELS, BuildArgs, ModelSpec, get_model_spec
+from networks.progress import EpochTimer, make_progress
+from networks.tblog import TensorBoardLogger
+
+
+@dataclass
+class TrainConfig:
+    """One run's settings; ``None`` means the model's default (resolved by :func:`resolve`)."""
+
+    model: str
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    seed: int = 0
+    data_dir: str | None = None
+    logdir: str | None = None
+    save: str | None = None
+    summary_json: str | None = None
+    progress: bool = True
+
+
+def resolve(config: TrainConfig) -> tuple[ModelSpec, TrainConfig]:
+    """Fill defaults from the model spec and reject bad values before any work starts."""
+    spec = get_model_spec(config.model)
+    cfg = TrainConfig(**asdict(config))
+    cfg.epochs = spec.epochs if cfg.epochs is None else cfg.epochs
+    cfg.batch_size = spec.batch_size if cfg.batch_size is None else cfg.batch_size
+    cfg.lr = spec.lr if cfg.lr is None else cfg.lr
+    if cfg.epochs <= 0:
+        raise UsageError(f"--epochs must be positive, got {cfg.epochs}")
+    if cfg.batch_size <= 0:
+        raise UsageError(f"--batch-size must be positive, got {cfg.batch_size}")
+    if not cfg.lr > 0:
+        raise UsageError(f"--lr must be positive, got {cfg.lr}")
+    if cfg.seed < 0:
+        raise UsageError(f"--seed must be non-negative, got {cfg.seed}")
+    if cfg.logdir is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        cfg.logdir = os.path.join("runs", f"{spec.dataset}__{spec.name}__{cfg.seed}__{stamp}")
+    if cfg.save is None:
+        cfg.save = os.path.join(cfg.logdir, "model.keras")
+    if cfg.summary_json is None:
+        cfg.summary_json = os.path.join(cfg.logdir, "summary.json")
+    if not cfg.save.endswith(".keras"):
+        raise UsageError(f"--save must end in .keras (Keras' native format), got {cfg.save}")
+    for path in (cfg.save, cfg.summary_json):
+        check_writable(path)
+    check_writable(os.path.join(cfg.logdir, ".probe"))
+    return spec, cfg
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Fail in one line now rather than after an hour of training."""
+    target = Path(path)
+    if target.is_dir():
+        raise UsageError(f"cannot write {target}: it is a folder")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".probe."):
+            pass
+    except OSError as exc:
+        raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from exc
+
+
+def full_config(spec: ModelSpec, cfg: TrainConfig, data: Dataset, params: int) -> dict[str, Any]:
+    """Everything needed to reproduce the run, for TensorBoard and the summary JSON."""
+    return {
+        **asdict(cfg),
+        "dataset": spec.dataset,
+        "description": spec.description,
+        "lr_decay_to": None if spec.decay is None else spec.decay * float(cfg.lr or 0),
+        "optimizer": "adam",
+        "loss": spec.loss,
+        "data_source": data.source,
+        "splits": data.sizes(),
+        "class_names": list(data.class_names),
+        "params": params,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def train(
+    config: TrainConfig, *, data: Dataset | None = None, stream: TextIO | None = None
+) -> dict[str, Any]:
+    """Run one training job end to end and return its summary (also written as JSON)."""
+    spec, cfg = resolve(config)
+    assert cfg.epochs and cfg.batch_size and cfg.lr and cfg.logdir and cfg.save
+    stream = stream or sys.stderr
+    keras.utils.set_random_seed(cfg.seed)
+    data = data if data is not None else load_dataset(spec.dataset, cfg.data_dir)
+    prep = spec.prepare(data)
+    steps = -(-len(prep.x_train) // cfg.batch_size) * cfg.epochs
+    model = spec.make(BuildArgs(tuple(prep.x_train.shape[1:]), data.num_classes), cfg.lr, steps)
+    config_dict = full_config(spec, cfg, data, model.count_params())
+
+    timer = EpochTimer()
+    tb = TensorBoardLogger(cfg.logdir)
+    tb.log_config(config_dict)
+    callbacks: list[keras.callbacks.Callback] = [timer, tb]
+    progress = make_progress(cfg.progress, stream)
+    if progress is not None:
+        callbacks.append(progress)
+    fit_kwargs = dict(
+        x=prep.x_train, y=prep.y_train, batch_size=cfg.batch_size, epochs=cfg.epochs,
+        validation_data=(prep.x_val, prep.y_val), callbacks=callbacks, verbose=0,
+    )
+    start = time.perf_counter()
+    try:
+        history = spec.fit(model, **fit_kwargs) if spec.fit else model.fit(**fit_kwargs)
+    finally:
+        if progress is not None:  # leave the terminal clean even on Ctrl-C
+            progress.on_train_end()
+    train_seconds = time.perf_counter() - start
+
+    results = model.evaluate(
+        prep.x_test, prep.y_test, batch_size=max(cfg.batch_size, 256), verbose=0, return_dict=True
+    )
+    extra: dict[str, Any] = {}
+    if spec.kind == "image-classifier":
+        probs = model.predict(prep.x_test, batch_size=max(cfg.batch_size, 256), verbose=0)
+        pred = np.argmax(probs, axis=-1)
+        cm = tb.log_results(prep.x_test, prep.y_test, pred, data.class_names, step=cfg.epochs)
+        extra["confusion_matrix"] = cm.tolist()
+    tb.close()
+
+    with atomic_path(cfg.save, suffix=".keras") as tmp:
+        model.save(tmp)
+
+    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    summary: dict[str, Any] = {
+        "model": spec.name,
+        "dataset": spec.dataset,
+        "epochs": cfg.epochs,
+        "batch_size": cfg.batch_size,
+        "lr": cfg.lr,
+        "seed": cfg.seed,
+        "train_seconds": round(train_seconds, 3),
+        "seconds_per_epoch": round(train_seconds / cfg.epochs, 3),
+        "epoch_seconds": [round(s, 3) for s in timer.seconds],
+        "test_accuracy": float(results.get("accuracy", float("nan"))),
+        "test_loss": float(results["loss"]),
+        "params": model.count_params(),
+        "saved_model": str(cfg.save),
+        "logdir": str(cfg.logdir),
+        "history": hist,
+        "config": config_dict,
+        **extra,
+    }
+    atomic_write_text(cfg.summary_json, json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def format_list() -> str:
+    """One line per registered model: name, dataset, defaults and what it is."""
+    width = max(len(n) for n in MODELS)
+    return "\n".join(
+        f"{s.name:<{width}}  {s.dataset:<8}  epochs {s.epochs:<3} batch {s.batch_size:<4} "
+        f"lr {s.lr:<7g} {s.description}"
+        for s in MODELS.values()
+    )
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    acc = summary["test_accuracy"]
+    return (
+        f"{summary['model']} on {summary['dataset']}: test accuracy {acc:.2%}, "
+        f"test loss {summary['test_loss']:.4f}, {summary['epochs']} epochs in "
+        f"{summary['train_seconds']:.1f}s ({summary['seconds_per_epoch']:.2f}s/epoch), "
+        f"{summary['params']:,} params\n"
+        f"saved model: {summary['saved_model']}\n"
+        f"tensorboard: tensorboard --logdir {summary['logdir']}"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = OneLineArgumentParser(
+        prog="python -m networks.train",
+        description="Train one of the curriculum's models on its dataset (see --list).",
+    )
+    p.add_argument("model", nargs="?", help="model name (see --list)")
+    p.add_argument("--list", action="store_true", help="list the models and exit")
+    p.add_argument("--epochs", type=int, help="epochs (default: the model's)")
+    p.add_argument("--batch-size", type=int, help="batch size (default: the model's)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default: the model's)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--data-dir", help="folder (or file) holding the dataset's files")
+    p.add_argument("--logdir", help="TensorBoard folder (default runs/<dataset>__<model>__<seed>__<time>)")
+    p.add_argument("--save", help="where to save the model, a .keras file (default <logdir>/model.keras)")
+    p.add_argument("--summary-json", help="where to write the summary JSON (default <logdir>/summary.json)")
+    p.add_argument("--no-progress", action="store_true", help="no progress display")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.list:
+        print(format_list())
+        return 0
+    if not args.model:
+        raise UsageError("a model name is required (see --list)")
+    config = TrainConfig(
+        model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        seed=args.seed, data_dir=args.data_dir, logdir=args.logdir, save=args.save,
+        summary_json=args.summary_json, progress=not args.no_progress,
+    )
+    try:
+        summary = train(config)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(format_summary(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))
