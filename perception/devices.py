@@ -92,9 +92,9 @@ def add_device_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     group.add_argument(
         "--mixed-precision",
         action="store_true",
-        help="compute in float16 and keep weights in float32 (Keras 'mixed_float16' policy): about "
-        "2-3x faster and half the activation memory on GPUs with compute capability >= 7.0; "
-        "slower on CPUs",
+        help="compute in float16 and keep weights in float32 (Keras 'mixed_float16' policy): "
+        "faster and about half the activation memory on GPUs with compute capability >= 7.0 "
+        "(Tensor Cores); slower on CPUs",
     )
     group.add_argument(
         "--xla",
