@@ -113,7 +113,7 @@ def make_agent(cfg: RunConfig, env):
         return TabularQAgent(env, tab, cfg.seed)
     from agents.qnet import make_qnet_agent
 
-    return make_qnet_agent(cfg, env)
+    return make_qnet_agent(cfg, env, lambda: make_env(cfg))
 
 
 def summary_table(summary: dict) -> Table:

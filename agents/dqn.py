@@ -1,0 +1,328 @@
+"""DQN family for small discrete problems, in TensorFlow.
+
+    target = r_t..t+n + gamma^n * Q_target(s', argmax_a Q_online(s', a))      (Double DQN)
+    target = r_t..t+n + gamma^n * max_a Q_target(s', a)                         (plain DQN)
+
+no bootstrap after a terminated transition, bootstrap after a truncated one. Huber or MSE loss,
+Adam, global gradient-norm clipping, a target network updated by hard copies or Polyak averaging.
+
+Speed comes from where the Python/TensorFlow boundary sits:
+- acting: ``num_envs`` environments step together, and one forward pass of a numpy mirror of
+  the online network picks all their actions (a tiny MLP is far cheaper in numpy than a call
+  into TensorFlow);
+- learning: one compiled ``tf.function`` runs several whole updates (forward, loss, gradients,
+  clipping, apply, target update) on minibatches stacked as ``(updates, batch, ...)`` and hands
+  back the new weights for the mirror. Updates still happen at one per ``train_every`` env steps
+  on average; they are just grouped into fewer calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from gymnasium import spaces
+
+from agents.checkpoint import CheckpointError
+from agents.episodes import EpisodeBatch
+from agents.replay import ReplayBuffer
+from agents.rng import restore_rng, rng_state_json
+from agents.schedules import make_schedule
+from agents.tf_checkpoint import TFCheckpoint
+
+UPDATES_PER_CALL = 8
+
+
+@dataclass
+class DQNConfig:
+    hidden: tuple[int, ...] = (64, 64)
+    gamma: float = 0.99
+    lr: float = 1e-3
+    double: bool = True
+    loss: str = "huber"
+    grad_clip: float = 10.0
+    buffer_size: int = 50_000
+    batch_size: int = 128
+    learning_starts: int = 1_000
+    train_every: int = 8
+    target_update: int = 1_000
+    tau: float = 1.0
+    n_step: int = 1
+    num_envs: int = 8
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.02
+    epsilon_decay: int = 20_000  # env steps
+    epsilon_schedule: str = "linear"
+    save_replay: bool = False
+
+
+def build_mlp(input_dim: int, n_actions: int, hidden: tuple[int, ...], name: str) -> tf.keras.Model:
+    inputs = tf.keras.Input(shape=(input_dim,), name="observation")
+    x = inputs
+    for i, units in enumerate(hidden):
+        x = tf.keras.layers.Dense(units, activation="relu", name=f"hidden_{i}")(x)
+    outputs = tf.keras.layers.Dense(n_actions, name="q_values")(x)
+    return tf.keras.Model(inputs, outputs, name=name)
+
+
+class NumpyMLP:
+    """Forward pass of a ReLU MLP from a list of (kernel, bias) arrays: acting without TF calls."""
+
+    def __init__(self, weights: list[np.ndarray]) -> None:
+        self.set_weights(weights)
+
+    def set_weights(self, weights: list[np.ndarray]) -> None:
+        self.layers = [(np.asarray(k), np.asarray(b)) for k, b in zip(weights[::2], weights[1::2], strict=True)]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        for kernel, bias in self.layers[:-1]:
+            x = np.maximum(x @ kernel + bias, 0.0)
+        kernel, bias = self.layers[-1]
+        return x @ kernel + bias
+
+
+def observation_encoder(space: spaces.Space):
+    """Map raw observations to float32 vectors: one-hot for Discrete, flattened for Box."""
+    if isinstance(space, spaces.Discrete):
+        eye = np.eye(int(space.n), dtype=np.float32)
+        return int(space.n), (lambda obs: eye[np.asarray(obs, dtype=np.int64)])
+    if isinstance(space, spaces.Box):
+        dim = int(np.prod(space.shape))
+        return dim, (lambda obs: np.asarray(obs, dtype=np.float32).reshape(len(obs), dim))
+    raise TypeError(f"DQN needs Discrete or Box observations, got {space}")
+
+
+class DQNAgent:
+    kind = "dqn"
+
+    def __init__(self, make_env, config: DQNConfig, seed: int) -> None:
+        self.config = config
+        self.envs = [make_env() for _ in range(config.num_envs)]
+        self.env = self.envs[0]
+        space = self.env.observation_space
+        self.obs_dim, self.encode = observation_encoder(space)
+        self.n_actions = int(self.env.action_space.n)
+        self.n_states = int(space.n) if isinstance(space, spaces.Discrete) else None
+        self.rng = np.random.default_rng(seed)
+        self._seed = seed
+        tf.keras.utils.set_random_seed(seed)
+        self.online = build_mlp(self.obs_dim, self.n_actions, config.hidden, "online")
+        self.target = build_mlp(self.obs_dim, self.n_actions, config.hidden, "target")
+        self.target.set_weights(self.online.get_weights())
+        self.optimizer = tf.keras.optimizers.Adam(config.lr)
+        self.optimizer.build(self.online.trainable_variables)
+        self.mirror = NumpyMLP(self.online.get_weights())
+        self.buffer = ReplayBuffer(config.buffer_size, (self.obs_dim,))
+        self.epsilon = make_schedule(config.epsilon_schedule, config.epsilon_start, config.epsilon_end,
+                                     config.epsilon_decay)
+        self.episodes = 0
+        self.env_steps = 0
+        self.updates = 0
+        self._update_debt = 0.0
+        self._last_target_copy = 0
+        self._obs: np.ndarray | None = None
+        self._env_rng_states: list[str] | None = None
+        self._returns = np.zeros(config.num_envs)
+        self._lengths = np.zeros(config.num_envs, dtype=np.int64)
+        self._pending: list[list[tuple]] = [[] for _ in range(config.num_envs)]
+        self.last_td_errors = np.zeros(0, dtype=np.float32)
+        self._update_fn = tf.function(self._update_many, reduce_retracing=True)
+        self._checkpoint = TFCheckpoint(online=self.online, target=self.target, optimizer=self.optimizer)
+
+    # -- the compiled update ----------------------------------------------------------------------
+    def _update_many(self, obs, actions, rewards, next_obs, discounts, copy_target):
+        """``UPDATES_PER_CALL`` gradient steps, then the target update; returns the new weights."""
+        cfg = self.config
+        online_vars = self.online.trainable_variables
+        target_vars = self.target.trainable_variables
+        losses = tf.TensorArray(tf.float32, size=UPDATES_PER_CALL)
+        q_means = tf.TensorArray(tf.float32, size=UPDATES_PER_CALL)
+        q_maxes = tf.TensorArray(tf.float32, size=UPDATES_PER_CALL)
+        td = tf.zeros([cfg.batch_size])
+        for i in tf.range(UPDATES_PER_CALL):
+            next_q_target = self.target(next_obs[i], training=False)
+            if cfg.double:
+                best = tf.argmax(self.online(next_obs[i], training=False), axis=1, output_type=tf.int32)
+                next_value = tf.gather(next_q_target, best, axis=1, batch_dims=1)
+            else:
+                next_value = tf.reduce_max(next_q_target, axis=1)
+            targets = tf.stop_gradient(rewards[i] + discounts[i] * next_value)
+            with tf.GradientTape() as tape:
+                q = self.online(obs[i], training=True)
+                chosen = tf.gather(q, actions[i], axis=1, batch_dims=1)
+                td = targets - chosen
+                if cfg.loss == "huber":
+                    abs_td = tf.abs(td)
+                    loss = tf.reduce_mean(tf.where(abs_td < 1.0, 0.5 * tf.square(td), abs_td - 0.5))
+                else:
+                    loss = tf.reduce_mean(tf.square(td))
+            grads = tape.gradient(loss, online_vars)
+            if cfg.grad_clip > 0:
+                grads, _ = tf.clip_by_global_norm(grads, cfg.grad_clip)
+            self.optimizer.apply_gradients(zip(grads, online_vars, strict=True))
+            if cfg.tau < 1.0:
+                for t, o in zip(target_vars, online_vars, strict=True):
+                    t.assign(cfg.tau * o + (1.0 - cfg.tau) * t)
+            losses = losses.write(i, loss)
+            q_means = q_means.write(i, tf.reduce_mean(q))
+            q_maxes = q_maxes.write(i, tf.reduce_max(q))
+        if cfg.tau >= 1.0 and copy_target:
+            for t, o in zip(target_vars, online_vars, strict=True):
+                t.assign(o)
+        stats = tf.stack([tf.reduce_mean(losses.stack()), tf.reduce_mean(q_means.stack()),
+                          tf.reduce_max(q_maxes.stack())])
+        return [tf.identity(v) for v in online_vars], stats, td
+
+    def _learn(self) -> dict[str, float]:
+        cfg = self.config
+        batch = self.buffer.sample(self.rng, cfg.batch_size, UPDATES_PER_CALL)
+        self.updates += UPDATES_PER_CALL
+        copy = cfg.tau >= 1.0 and self.env_steps - self._last_target_copy >= cfg.target_update
+        if copy:
+            self._last_target_copy = self.env_steps
+        weights, stats, td = self._update_fn(*batch, tf.constant(copy))
+        self.mirror.set_weights([w.numpy() for w in weights])
+        self.last_td_errors = td.numpy()
+        loss, q_mean, q_max = stats.numpy().tolist()
+        return {"losses/td_loss": loss, "charts/q_mean": q_mean, "charts/q_max": q_max}
+
+    # -- acting and collecting ----------------------------------------------------------------------
+    def _reset_all(self) -> None:
+        if self._env_rng_states is None:  # a new run: seed each env once
+            obs = [env.reset(seed=self._seed + i)[0] for i, env in enumerate(self.envs)]
+        else:  # a resumed run: go on with the saved random streams
+            obs = [env.reset()[0] for env in self.envs]
+            for env, state in zip(self.envs, self._env_rng_states, strict=True):
+                restore_rng(env.unwrapped.np_random, state)
+        self._obs = self.encode(obs)
+
+    def _emit(self, i: int, final_next_obs: np.ndarray, terminated: bool, flush: bool, out: list) -> None:
+        """Turn env ``i``'s pending steps into n-step transitions; ``flush`` at episode end."""
+        pending, gamma, n = self._pending[i], self.config.gamma, self.config.n_step
+        while pending and (flush or len(pending) >= n):
+            ret, discount = 0.0, 1.0
+            for _, _, r in pending[:n]:
+                ret += discount * r
+                discount *= gamma
+            reached_end = len(pending) <= n and flush
+            bootstrap = 0.0 if (reached_end and terminated) else discount
+            obs0, act0, _ = pending[0]
+            next_obs = final_next_obs if len(pending) <= n else pending[n][0]
+            out.append((obs0, act0, ret, next_obs, bootstrap))
+            pending.pop(0)
+            if not flush:
+                break
+
+    def train_chunk(self, max_episodes: int, max_steps: int = 2048) -> EpisodeBatch:
+        cfg = self.config
+        if self._obs is None:
+            self._reset_all()
+        returns, lengths, metrics = [], [], {}
+        steps_before = self.env_steps
+        n_envs = cfg.num_envs
+        while len(returns) < max_episodes and self.env_steps - steps_before < max_steps:
+            eps = self.epsilon(self.env_steps)
+            greedy = self.mirror(self._obs).argmax(axis=1)
+            explore = self.rng.random(n_envs) < eps
+            actions = np.where(explore, self.rng.integers(0, self.n_actions, n_envs), greedy)
+            next_raw, rewards, dones_term, dones_trunc = [], np.zeros(n_envs), [], []
+            for i, env in enumerate(self.envs):
+                o, r, term, trunc, _ = env.step(int(actions[i]))
+                next_raw.append(o)
+                rewards[i] = r
+                dones_term.append(term)
+                dones_trunc.append(trunc)
+            stored_next = self.encode(next_raw)
+            # Finished envs restart in place: keep the final observations for the buffer apart.
+            next_obs = stored_next.copy() if any(dones_term) or any(dones_trunc) else stored_next
+            transitions: list[tuple] = []
+            for i in range(n_envs):
+                self._pending[i].append((self._obs[i], int(actions[i]), rewards[i]))
+                done = dones_term[i] or dones_trunc[i]
+                self._emit(i, stored_next[i], dones_term[i], done, transitions)
+                self._returns[i] += rewards[i]
+                self._lengths[i] += 1
+                if done:
+                    returns.append(self._returns[i])
+                    lengths.append(int(self._lengths[i]))
+                    self._returns[i], self._lengths[i] = 0.0, 0
+                    next_obs[i] = self.encode([self.envs[i].reset()[0]])[0]
+            if transitions:
+                obs_b, act_b, rew_b, next_b, disc_b = zip(*transitions, strict=True)
+                self.buffer.add_batch(np.stack(obs_b), act_b, rew_b, np.stack(next_b), disc_b)
+            self._obs = next_obs
+            self.env_steps += n_envs
+            if self.env_steps >= cfg.learning_starts and len(self.buffer) >= cfg.batch_size:
+                self._update_debt += n_envs / cfg.train_every
+                while self._update_debt >= UPDATES_PER_CALL:
+                    self._update_debt -= UPDATES_PER_CALL
+                    metrics = self._learn()
+        self.episodes += len(returns)
+        return EpisodeBatch.from_lists(returns, lengths, self.env_steps - steps_before, metrics)
+
+    # -- what the loop, the dashboard and evaluation read ----------------------------------------------
+    @property
+    def exploration_rate(self) -> float:
+        return self.epsilon(self.env_steps)
+
+    @property
+    def learning_rate(self) -> float:
+        return float(self.config.lr)
+
+    def q_values(self, observations) -> np.ndarray:
+        return self.mirror(self.encode(observations))
+
+    def q_table(self) -> np.ndarray:
+        if self.n_states is None:
+            raise TypeError("q_table() needs a Discrete observation space")
+        return self.q_values(np.arange(self.n_states))
+
+    # -- TensorBoard extras ---------------------------------------------------------------------------------
+    def write_summaries(self, step: int) -> None:
+        """Histograms of the online weights and of the last TD errors (inside a writer context)."""
+        for var in self.online.trainable_variables:
+            tf.summary.histogram(f"weights/{var.path}", var, step=step)
+        if self.last_td_errors.size:
+            tf.summary.histogram("losses/td_errors", self.last_td_errors, step=step)
+
+    def trace_graph(self) -> tf.Graph:
+        cfg = self.config
+        k, b = UPDATES_PER_CALL, cfg.batch_size
+        spec = [tf.TensorSpec([k, b, self.obs_dim], tf.float32), tf.TensorSpec([k, b], tf.int32),
+                tf.TensorSpec([k, b], tf.float32), tf.TensorSpec([k, b, self.obs_dim], tf.float32),
+                tf.TensorSpec([k, b], tf.float32), tf.TensorSpec([], tf.bool)]
+        return self._update_fn.get_concrete_function(*spec).graph
+
+    # -- checkpoints -------------------------------------------------------------------------------------
+    def _meta(self) -> dict:
+        return {"agent_kind": self.kind, "env_identity": self.env.unwrapped.identity,
+                "obs_dim": self.obs_dim, "n_actions": self.n_actions, "hidden": list(self.config.hidden)}
+
+    def save(self, directory: str | Path) -> Path:
+        state = {"episodes": self.episodes, "env_steps": self.env_steps, "updates": self.updates,
+                 "update_debt": self._update_debt, "last_target_copy": self._last_target_copy,
+                 "rng": rng_state_json(self.rng),
+                 "env_rngs": [rng_state_json(env.unwrapped.np_random) for env in self.envs]}
+        path = self._checkpoint.save(directory, meta=self._meta(), state=state)
+        if self.config.save_replay:
+            self.buffer.save(Path(directory) / "replay.npz")
+        return path
+
+    def restore(self, directory: str | Path) -> None:
+        state = self._checkpoint.restore(directory, meta=self._meta())
+        self.episodes, self.env_steps = int(state["episodes"]), int(state["env_steps"])
+        self.updates, self._update_debt = int(state["updates"]), float(state["update_debt"])
+        self._last_target_copy = int(state["last_target_copy"])
+        restore_rng(self.rng, state["rng"])
+        self._env_rng_states = state["env_rngs"]
+        self.mirror.set_weights(self.online.get_weights())
+        replay = Path(directory) / "replay.npz"
+        if self.config.save_replay and replay.is_file():
+            try:
+                self.buffer.load(replay)
+            except (OSError, ValueError, KeyError) as exc:
+                raise CheckpointError(f"replay buffer {replay} is unreadable: {exc}") from None
+        # Episodes in flight at the save are not in the checkpoint: the resumed run starts fresh ones.
+        self._obs = None

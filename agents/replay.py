@@ -1,0 +1,62 @@
+"""A preallocated numpy ring buffer of transitions with uniform sampling.
+
+Transitions are stored with their bootstrap discount already applied: ``discount`` is
+``gamma ** k`` for a k-step return that may go on, and 0 for one that ended in a terminal state,
+so 1-step, n-step and terminated/truncated transitions share one target:
+``reward + discount * Q_target(next_obs)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from envs.atomic import atomic_path
+
+
+class ReplayBuffer:
+    FIELDS = ("obs", "actions", "rewards", "next_obs", "discounts")
+
+    def __init__(self, capacity: int, obs_shape: tuple[int, ...], obs_dtype=np.float32) -> None:
+        self.capacity = int(capacity)
+        self.obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
+        self.next_obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
+        self.actions = np.zeros(capacity, dtype=np.int32)
+        self.rewards = np.zeros(capacity, dtype=np.float32)
+        self.discounts = np.zeros(capacity, dtype=np.float32)
+        self.position = 0
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add_batch(self, obs, actions, rewards, next_obs, discounts) -> None:
+        n = len(actions)
+        idx = (self.position + np.arange(n)) % self.capacity
+        self.obs[idx] = obs
+        self.actions[idx] = actions
+        self.rewards[idx] = rewards
+        self.next_obs[idx] = next_obs
+        self.discounts[idx] = discounts
+        self.position = int((self.position + n) % self.capacity)
+        self.size = int(min(self.size + n, self.capacity))
+
+    def sample(self, rng: np.random.Generator, batch_size: int, batches: int = 1):
+        """``batches`` minibatches at once, shaped ``(batches, batch_size, ...)``."""
+        idx = rng.integers(0, self.size, size=(batches, batch_size))
+        return (self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx], self.discounts[idx])
+
+    def save(self, path: Path) -> None:
+        with atomic_path(path, suffix=".npz") as tmp:
+            np.savez(tmp, position=self.position, size=self.size,
+                     **{f: getattr(self, f)[: self.size] for f in self.FIELDS})
+
+    def load(self, path: Path) -> None:
+        with np.load(path, allow_pickle=False) as data:
+            size = int(data["size"])
+            if data["obs"].shape[1:] != self.obs.shape[1:] or size > self.capacity:
+                raise ValueError(f"replay buffer in {path} does not fit this run (shape or capacity)")
+            for f in self.FIELDS:
+                getattr(self, f)[:size] = data[f]
+            self.size, self.position = size, int(data["position"]) % self.capacity
