@@ -72,6 +72,7 @@ class DatasetSpec:
     layouts: tuple[Layout, ...]
     where: str
     remote: Remote | None = None
+    class_names: tuple[str, ...] = ()
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -281,6 +282,7 @@ MNIST = register_dataset(
             filename="mnist.npz",
             sha256="731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1",
         ),
+        class_names=MNIST_CLASSES,
     )
 )
 
@@ -343,5 +345,6 @@ FER2013 = register_dataset(
         description="FER2013 faces, 48x48 grayscale, 7 emotions; 28,709 / 3,589 / 3,589",
         layouts=(Layout(("fer2013.npz",), read_fer_npz), Layout(("fer2013.csv",), read_fer_csv)),
         where="https://www.kaggle.com/c/challenges-in-representation-learning-facial-expression-recognition-challenge/data",
+        class_names=FER_CLASSES,
     )
 )

@@ -1,0 +1,139 @@
+"""Benchmark ``networks.train`` on the real data: accuracy, seconds per epoch, and the overhead
+against a plain ``model.fit`` of the same model and data in the same run.
+
+    python benchmarks/networks.py --json softmax mnist-cnn
+    python benchmarks/networks.py --data-root ../shared/data --plain-epochs 3 --all
+
+Seconds per epoch are medians over epochs after the first (the first pays for tracing), so
+the two sides compare like for like; ratio = ours / plain (target <= 1.05).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a script, this file's folder comes first on sys.path and its name would shadow the
+# ``networks`` package; put the repository root there instead.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from typing import Any  # noqa: E402
+
+import keras  # noqa: E402
+
+from envs.atomic import atomic_write_text  # noqa: E402
+from envs.errors import OneLineArgumentParser, UsageError, run_main  # noqa: E402
+from networks.datasets import Dataset, load_dataset  # noqa: E402
+from networks.models import MODELS, BuildArgs, get_model_spec  # noqa: E402
+from networks.progress import EpochTimer  # noqa: E402
+from networks.train import TrainConfig, train  # noqa: E402
+
+
+def steady_seconds(epoch_seconds: list[float]) -> float:
+    """Median epoch time after the first (tracing) epoch; the only epoch if there is one."""
+    steady = epoch_seconds[1:] or epoch_seconds
+    return float(statistics.median(steady))
+
+
+def plain_fit_seconds(name: str, data: Dataset, epochs: int, seed: int) -> list[float]:
+    """Epoch times of a bare ``model.fit`` of the same model, data, batch size and validation."""
+    spec = get_model_spec(name)
+    keras.utils.set_random_seed(seed)
+    prep = spec.prepare(data)
+    steps = -(-len(prep.x_train) // spec.batch_size) * spec.epochs
+    model = spec.make(BuildArgs(tuple(prep.x_train.shape[1:]), data.num_classes), spec.lr, steps)
+    timer = EpochTimer()
+    model.fit(
+        prep.x_train, prep.y_train, batch_size=spec.batch_size, epochs=epochs,
+        validation_data=(prep.x_val, prep.y_val), callbacks=[timer], verbose=0,
+    )
+    return timer.seconds
+
+
+def bench_model(
+    name: str, data: Dataset, workdir: Path, plain_epochs: int, seed: int, epochs: int | None
+) -> dict[str, Any]:
+    spec = get_model_spec(name)
+    run_dir = workdir / name
+    summary = train(
+        TrainConfig(model=name, seed=seed, epochs=epochs, logdir=str(run_dir), progress=True),
+        data=data,
+    )
+    ours = steady_seconds(summary["epoch_seconds"])
+    plain_secs = plain_fit_seconds(name, data, plain_epochs, seed)
+    plain = steady_seconds(plain_secs)
+    return {
+        "model": name,
+        "dataset": spec.dataset,
+        "epochs": summary["epochs"],
+        "test_accuracy": summary["test_accuracy"],
+        "test_loss": summary["test_loss"],
+        "train_seconds": summary["train_seconds"],
+        "seconds_per_epoch": round(ours, 3),
+        "plain_fit_seconds_per_epoch": round(plain, 3),
+        "overhead_ratio": round(ours / plain, 4),
+        "epoch_seconds": summary["epoch_seconds"],
+        "plain_epoch_seconds": [round(s, 3) for s in plain_secs],
+        "params": summary["params"],
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = OneLineArgumentParser(prog="python benchmarks/networks.py", description=__doc__.split("\n")[0])
+    p.add_argument("models", nargs="*", help="model names (default with --all: every model)")
+    p.add_argument("--all", action="store_true", help="benchmark every registered model")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--out", help="also write the JSON results to this file")
+    p.add_argument("--data-root", default=str(_HERE.parent.parent / "shared" / "data"),
+                   help="folder with <dataset>/ subfolders (default ../shared/data)")
+    p.add_argument("--plain-epochs", type=int, default=3, help="epochs of the plain model.fit")
+    p.add_argument("--epochs", type=int, help="override every model's default epochs")
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    names = list(MODELS) if args.all else args.models
+    if not names:
+        raise UsageError("name at least one model, or --all")
+    for name in names:
+        get_model_spec(name)
+    if args.plain_epochs <= 0:
+        raise UsageError(f"--plain-epochs must be positive, got {args.plain_epochs}")
+    loaded: dict[str, Dataset] = {}
+    results = []
+    with tempfile.TemporaryDirectory(prefix="dltf-bench-") as tmp:
+        for name in names:
+            dataset = get_model_spec(name).dataset
+            if dataset not in loaded:
+                loaded[dataset] = load_dataset(dataset, Path(args.data_root) / dataset)
+            res = bench_model(name, loaded[dataset], Path(tmp), args.plain_epochs, args.seed, args.epochs)
+            results.append(res)
+            print(
+                f"{name}: test accuracy {res['test_accuracy']:.2%}, {res['seconds_per_epoch']:.2f}s/epoch"
+                f" vs plain fit {res['plain_fit_seconds_per_epoch']:.2f}s (ratio {res['overhead_ratio']:.3f})",
+                file=sys.stderr, flush=True,
+            )
+    report = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "results": results}
+    text = json.dumps(report, indent=2)
+    if args.out:
+        atomic_write_text(args.out, text + "\n")
+    if args.json:
+        print(text)
+    else:
+        for r in results:
+            print(f"{r['model']:<20} {r['test_accuracy']:.4f}  {r['seconds_per_epoch']:.2f}s/epoch"
+                  f"  plain {r['plain_fit_seconds_per_epoch']:.2f}s  ratio {r['overhead_ratio']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

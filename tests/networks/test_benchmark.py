@@ -1,0 +1,44 @@
+"""benchmarks/networks.py runs end to end on tiny data and reports the overhead ratio."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+from envs.errors import run_main
+from tests.networks.conftest import write_mnist_npz
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "networks.py"
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("bench_networks", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_steady_seconds_skips_the_tracing_epoch():
+    bench = _load()
+    assert bench.steady_seconds([9.0, 1.0, 2.0, 3.0]) == 2.0
+    assert bench.steady_seconds([4.0]) == 4.0
+
+
+def test_benchmark_json_on_tiny_data(tmp_path, capsys):
+    bench = _load()
+    write_mnist_npz(tmp_path / "data" / "mnist")
+    out = tmp_path / "bench.json"
+    argv = ["--json", "--data-root", str(tmp_path / "data"), "--epochs", "2", "--plain-epochs", "2",
+            "--out", str(out), "softmax"]
+    assert run_main(bench.main, argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    [r] = report["results"]
+    assert r["model"] == "softmax" and r["epochs"] == 2 and 0 <= r["test_accuracy"] <= 1
+    assert r["overhead_ratio"] > 0 and len(r["plain_epoch_seconds"]) == 2
+    assert json.loads(out.read_text()) == report
+
+
+def test_benchmark_rejects_unknown_models(capsys):
+    assert run_main(_load().main, ["--json", "nope"]) == 2
+    assert "unknown model 'nope'" in capsys.readouterr().err
