@@ -51,8 +51,13 @@ def plain_fit_seconds(name: str, data: Dataset, epochs: int, seed: int) -> list[
     model = spec.make(BuildArgs(tuple(prep.x_train.shape[1:]), data.num_classes), spec.lr, steps)
     timer = EpochTimer()
     model.fit(
-        prep.x_train, prep.y_train, batch_size=spec.batch_size, epochs=epochs,
-        validation_data=(prep.x_val, prep.y_val), callbacks=[timer], verbose=0,
+        prep.x_train,
+        prep.y_train,
+        batch_size=spec.batch_size,
+        epochs=epochs,
+        validation_data=(prep.x_val, prep.y_val),
+        callbacks=[timer],
+        verbose=0,
     )
     return timer.seconds
 
@@ -86,13 +91,18 @@ def bench_model(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = OneLineArgumentParser(prog="python benchmarks/networks.py", description=__doc__.split("\n")[0])
+    p = OneLineArgumentParser(
+        prog="python benchmarks/networks.py", description=__doc__.split("\n")[0]
+    )
     p.add_argument("models", nargs="*", help="model names (default with --all: every model)")
     p.add_argument("--all", action="store_true", help="benchmark every registered model")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--out", help="also write the JSON results to this file")
-    p.add_argument("--data-root", default=str(_HERE.parent.parent / "shared" / "data"),
-                   help="folder with <dataset>/ subfolders (default ../shared/data)")
+    p.add_argument(
+        "--data-root",
+        default=str(_HERE.parent.parent / "shared" / "data"),
+        help="folder with <dataset>/ subfolders (default ../shared/data)",
+    )
     p.add_argument("--plain-epochs", type=int, default=3, help="epochs of the plain model.fit")
     p.add_argument("--epochs", type=int, help="override every model's default epochs")
     p.add_argument("--seed", type=int, default=0)
@@ -115,12 +125,15 @@ def main(argv: list[str] | None = None) -> int:
             dataset = get_model_spec(name).dataset
             if dataset not in loaded:
                 loaded[dataset] = load_dataset(dataset, Path(args.data_root) / dataset)
-            res = bench_model(name, loaded[dataset], Path(tmp), args.plain_epochs, args.seed, args.epochs)
+            res = bench_model(
+                name, loaded[dataset], Path(tmp), args.plain_epochs, args.seed, args.epochs
+            )
             results.append(res)
             print(
                 f"{name}: test accuracy {res['test_accuracy']:.2%}, {res['seconds_per_epoch']:.2f}s/epoch"
                 f" vs plain fit {res['plain_fit_seconds_per_epoch']:.2f}s (ratio {res['overhead_ratio']:.3f})",
-                file=sys.stderr, flush=True,
+                file=sys.stderr,
+                flush=True,
             )
     report = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "results": results}
     text = json.dumps(report, indent=2)
@@ -130,8 +143,10 @@ def main(argv: list[str] | None = None) -> int:
         print(text)
     else:
         for r in results:
-            print(f"{r['model']:<20} {r['test_accuracy']:.4f}  {r['seconds_per_epoch']:.2f}s/epoch"
-                  f"  plain {r['plain_fit_seconds_per_epoch']:.2f}s  ratio {r['overhead_ratio']:.3f}")
+            print(
+                f"{r['model']:<20} {r['test_accuracy']:.4f}  {r['seconds_per_epoch']:.2f}s/epoch"
+                f"  plain {r['plain_fit_seconds_per_epoch']:.2f}s  ratio {r['overhead_ratio']:.3f}"
+            )
     return 0
 
 

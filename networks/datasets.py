@@ -200,7 +200,9 @@ def _check_split(
     if len(x) == 0:
         raise UsageError(f"corrupt data file {path}: {split} split is empty")
     if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= classes:
-        raise UsageError(f"corrupt data file {path}: {split} labels must be integers 0..{classes - 1}")
+        raise UsageError(
+            f"corrupt data file {path}: {split} labels must be integers 0..{classes - 1}"
+        )
     if x.dtype != np.uint8:
         if not np.issubdtype(x.dtype, np.number) or x.min() < 0 or x.max() > 255:
             raise UsageError(f"corrupt data file {path}: {split} pixels must be 0..255")
@@ -332,9 +334,7 @@ def read_fer_csv(folder: Path) -> Dataset:
         raise UsageError(f"corrupt data file {path}: {exc}") from exc
     arrays: dict[str, np.ndarray] = {}
     for split in xs:
-        arrays[f"x_{split}"] = (
-            np.stack(xs[split]) if xs[split] else np.zeros((0, 48, 48), np.int64)
-        )
+        arrays[f"x_{split}"] = np.stack(xs[split]) if xs[split] else np.zeros((0, 48, 48), np.int64)
         arrays[f"y_{split}"] = np.array(ys[split], dtype=np.int64)
     return _fer(path, arrays)
 

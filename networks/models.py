@@ -40,8 +40,12 @@ def image_inputs(data: Dataset) -> Prepared:
         return x.astype(np.float32)[..., None] if x.ndim == 3 else x.astype(np.float32)
 
     return Prepared(
-        conv(data.x_train), data.y_train, conv(data.x_val), data.y_val,
-        conv(data.x_test), data.y_test,
+        conv(data.x_train),
+        data.y_train,
+        conv(data.x_val),
+        data.y_val,
+        conv(data.x_test),
+        data.y_test,
     )
 
 
@@ -96,7 +100,9 @@ class ModelSpec:
         """Build and compile the model, named after the spec so a saved file says what it is."""
         model = self.build(args)
         model.compile(
-            optimizer=self.optimizer(lr, total_steps), loss=self.loss, metrics=list(self.metrics),
+            optimizer=self.optimizer(lr, total_steps),
+            loss=self.loss,
+            metrics=list(self.metrics),
             jit_compile=self.jit_compile,
         )
         return model
@@ -138,7 +144,9 @@ def softmax_regression(args: BuildArgs) -> keras.Model:
     return keras.Model(inp, out, name="softmax")
 
 
-def mlp(activation: str, dropout: float = 0.0, name: str = "mlp") -> Callable[[BuildArgs], keras.Model]:
+def mlp(
+    activation: str, dropout: float = 0.0, name: str = "mlp"
+) -> Callable[[BuildArgs], keras.Model]:
     """The five-layer 200-100-60-30-10 net of the 2017 course, with a choice of activation."""
 
     def build(args: BuildArgs) -> keras.Model:
@@ -180,7 +188,9 @@ def emotion_cnn_classic(args: BuildArgs) -> keras.Model:
     x = layers.MaxPooling2D(2)(x)
     x = layers.Flatten()(x)
     x = layers.Dense(256, activation="relu", kernel_regularizer=l2)(x)
-    out = layers.Dense(args.num_classes, activation="softmax", name="probs", kernel_regularizer=l2)(x)
+    out = layers.Dense(args.num_classes, activation="softmax", name="probs", kernel_regularizer=l2)(
+        x
+    )
     return keras.Model(inp, out, name="emotion-cnn-classic")
 
 
@@ -210,32 +220,73 @@ def emotion_cnn(args: BuildArgs) -> keras.Model:
 
 for _spec in (
     ModelSpec(
-        "softmax", "mnist", "softmax regression, one dense layer (2017: 92.46%)",
-        softmax_regression, epochs=10, batch_size=100, lr=0.003, decay=0.1,
+        "softmax",
+        "mnist",
+        "softmax regression, one dense layer (2017: 92.46%)",
+        softmax_regression,
+        epochs=10,
+        batch_size=100,
+        lr=0.003,
+        decay=0.1,
     ),
     ModelSpec(
-        "mlp-sigmoid", "mnist", "five layers 200-100-60-30-10, sigmoid (2017: 97.44%)",
-        mlp("sigmoid", name="mlp-sigmoid"), epochs=15, batch_size=100, lr=0.003, decay=0.03,
+        "mlp-sigmoid",
+        "mnist",
+        "five layers 200-100-60-30-10, sigmoid (2017: 97.44%)",
+        mlp("sigmoid", name="mlp-sigmoid"),
+        epochs=15,
+        batch_size=100,
+        lr=0.003,
+        decay=0.03,
     ),
     ModelSpec(
-        "mlp-relu", "mnist", "five layers 200-100-60-30-10, ReLU, lr decay (2017: 97.89%)",
-        mlp("relu", name="mlp-relu"), epochs=15, batch_size=100, lr=0.003, decay=0.03,
+        "mlp-relu",
+        "mnist",
+        "five layers 200-100-60-30-10, ReLU, lr decay (2017: 97.89%)",
+        mlp("relu", name="mlp-relu"),
+        epochs=15,
+        batch_size=100,
+        lr=0.003,
+        decay=0.03,
     ),
     ModelSpec(
-        "mlp-relu-dropout", "mnist", "five ReLU layers with dropout 0.2 and lr decay (2017: 96.66%)",
-        mlp("relu", 0.2, name="mlp-relu-dropout"), epochs=20, batch_size=100, lr=0.003, decay=0.03,
+        "mlp-relu-dropout",
+        "mnist",
+        "five ReLU layers with dropout 0.2 and lr decay (2017: 96.66%)",
+        mlp("relu", 0.2, name="mlp-relu-dropout"),
+        epochs=20,
+        batch_size=100,
+        lr=0.003,
+        decay=0.03,
     ),
     ModelSpec(
-        "mnist-cnn", "mnist", "three strided convolutions 12-24-32, batch norm, dense 200 (~99.4%)",
-        mnist_cnn, epochs=8, batch_size=100, lr=0.003, decay=0.03,
+        "mnist-cnn",
+        "mnist",
+        "three strided convolutions 12-24-32, batch norm, dense 200 (~99.4%)",
+        mnist_cnn,
+        epochs=8,
+        batch_size=100,
+        lr=0.003,
+        decay=0.03,
     ),
     ModelSpec(
-        "emotion-cnn-classic", "fer2013", "2017 FER2013 net: conv 32-64, dense 256, L2",
-        emotion_cnn_classic, epochs=8, batch_size=128, lr=0.001,
+        "emotion-cnn-classic",
+        "fer2013",
+        "2017 FER2013 net: conv 32-64, dense 256, L2",
+        emotion_cnn_classic,
+        epochs=8,
+        batch_size=128,
+        lr=0.001,
     ),
     ModelSpec(
-        "emotion-cnn", "fer2013", "VGG-style conv net, batch norm, augmentation (FER2013 best)",
-        emotion_cnn, epochs=25, batch_size=64, lr=0.002, decay=0.02,
+        "emotion-cnn",
+        "fer2013",
+        "VGG-style conv net, batch norm, augmentation (FER2013 best)",
+        emotion_cnn,
+        epochs=25,
+        batch_size=64,
+        lr=0.002,
+        decay=0.02,
     ),
 ):
     register_model(_spec)

@@ -40,8 +40,12 @@ def image_spec(model: keras.Model) -> tuple[int, int, int, int]:
     shape = tuple(model.inputs[0].shape) if len(model.inputs) == 1 else ()
     out = tuple(model.outputs[0].shape) if len(model.outputs) == 1 else ()
     ok = (
-        len(shape) == 4 and None not in shape[1:] and shape[3] in (1, 3)
-        and len(out) == 2 and out[1] is not None and out[1] >= 2
+        len(shape) == 4
+        and None not in shape[1:]
+        and shape[3] in (1, 3)
+        and len(out) == 2
+        and out[1] is not None
+        and out[1] >= 2
     )
     if not ok:
         raise UsageError(
@@ -97,7 +101,10 @@ def predict(
     for path, p in zip(images, probs, strict=True):
         order = np.argsort(p)[::-1][: min(top, num_classes)]
         results.append(
-            {"image": str(path), "top": [{"class": names[i], "probability": float(p[i])} for i in order]}
+            {
+                "image": str(path),
+                "top": [{"class": names[i], "probability": float(p[i])} for i in order],
+            }
         )
     return results
 
@@ -111,7 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", help="PNG or JPEG files")
     p.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
     p.add_argument(
-        "--invert", choices=("auto", "yes", "no"), default="auto",
+        "--invert",
+        choices=("auto", "yes", "no"),
+        default="auto",
         help="invert grey levels (auto: for digit models when the picture is dark on light)",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of text")

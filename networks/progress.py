@@ -127,7 +127,9 @@ class RichProgress(keras.callbacks.Callback):
             self._progress = None
 
 
-def make_progress(enabled: bool = True, stream: TextIO | None = None) -> keras.callbacks.Callback | None:
+def make_progress(
+    enabled: bool = True, stream: TextIO | None = None
+) -> keras.callbacks.Callback | None:
     """The right display for where output goes: rich on a terminal, plain lines otherwise."""
     if not enabled:
         return None

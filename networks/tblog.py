@@ -113,15 +113,22 @@ class TensorBoardLogger(keras.callbacks.Callback):
         )
         wrong = np.flatnonzero(y_true != y_pred)[:max_samples]
         with self.root.as_default():
-            tf.summary.image("confusion_matrix", confusion_image(cm), step=step,
-                             description="rows: true class, columns: predicted; row-normalised")
+            tf.summary.image(
+                "confusion_matrix",
+                confusion_image(cm),
+                step=step,
+                description="rows: true class, columns: predicted; row-normalised",
+            )
             tf.summary.text("confusion_matrix", confusion_markdown(cm, names), step=step)
             if len(wrong):
-                labels = ", ".join(
-                    f"#{i}: {names[y_true[i]]}->{names[y_pred[i]]}" for i in wrong
+                labels = ", ".join(f"#{i}: {names[y_true[i]]}->{names[y_pred[i]]}" for i in wrong)
+                tf.summary.image(
+                    "misclassified",
+                    image_batch(x[wrong]),
+                    step=step,
+                    max_outputs=max_samples,
+                    description=labels,
                 )
-                tf.summary.image("misclassified", image_batch(x[wrong]), step=step,
-                                 max_outputs=max_samples, description=labels)
                 tf.summary.text("misclassified", labels, step=step)
         self.root.flush()
         return cm

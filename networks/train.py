@@ -130,8 +130,13 @@ def train(
     if progress is not None:
         callbacks.append(progress)
     fit_kwargs = dict(
-        x=prep.x_train, y=prep.y_train, batch_size=cfg.batch_size, epochs=cfg.epochs,
-        validation_data=(prep.x_val, prep.y_val), callbacks=callbacks, verbose=0,
+        x=prep.x_train,
+        y=prep.y_train,
+        batch_size=cfg.batch_size,
+        epochs=cfg.epochs,
+        validation_data=(prep.x_val, prep.y_val),
+        callbacks=callbacks,
+        verbose=0,
     )
     start = time.perf_counter()
     try:
@@ -213,9 +218,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, help="peak learning rate (default: the model's)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--data-dir", help="folder (or file) holding the dataset's files")
-    p.add_argument("--logdir", help="TensorBoard folder (default runs/<dataset>__<model>__<seed>__<time>)")
-    p.add_argument("--save", help="where to save the model, a .keras file (default <logdir>/model.keras)")
-    p.add_argument("--summary-json", help="where to write the summary JSON (default <logdir>/summary.json)")
+    p.add_argument(
+        "--logdir", help="TensorBoard folder (default runs/<dataset>__<model>__<seed>__<time>)"
+    )
+    p.add_argument(
+        "--save", help="where to save the model, a .keras file (default <logdir>/model.keras)"
+    )
+    p.add_argument(
+        "--summary-json", help="where to write the summary JSON (default <logdir>/summary.json)"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress display")
     return p
 
@@ -228,9 +239,16 @@ def main(argv: list[str] | None = None) -> int:
     if not args.model:
         raise UsageError("a model name is required (see --list)")
     config = TrainConfig(
-        model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        seed=args.seed, data_dir=args.data_dir, logdir=args.logdir, save=args.save,
-        summary_json=args.summary_json, progress=not args.no_progress,
+        model=args.model,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        data_dir=args.data_dir,
+        logdir=args.logdir,
+        save=args.save,
+        summary_json=args.summary_json,
+        progress=not args.no_progress,
     )
     try:
         summary = train(config)

@@ -80,7 +80,12 @@ def trained_softmax(tmp_path_factory) -> dict:
     write_mnist_npz(root / "data")
     return train(
         TrainConfig(
-            model="softmax", epochs=5, batch_size=32, lr=0.02, data_dir=str(root / "data"),
-            logdir=str(root / "run"), progress=False,
+            model="softmax",
+            epochs=5,
+            batch_size=32,
+            lr=0.02,
+            data_dir=str(root / "data"),
+            logdir=str(root / "run"),
+            progress=False,
         )
     )

@@ -29,8 +29,18 @@ def test_benchmark_json_on_tiny_data(tmp_path, capsys):
     bench = _load()
     write_mnist_npz(tmp_path / "data" / "mnist")
     out = tmp_path / "bench.json"
-    argv = ["--json", "--data-root", str(tmp_path / "data"), "--epochs", "2", "--plain-epochs", "2",
-            "--out", str(out), "softmax"]
+    argv = [
+        "--json",
+        "--data-root",
+        str(tmp_path / "data"),
+        "--epochs",
+        "2",
+        "--plain-epochs",
+        "2",
+        "--out",
+        str(out),
+        "softmax",
+    ]
     assert run_main(bench.main, argv) == 0
     report = json.loads(capsys.readouterr().out)
     [r] = report["results"]

@@ -31,8 +31,12 @@ def test_mnist_idx_files_read_the_same_as_npz(tmp_path, mnist_dir):
     raw = np.load(mnist_dir / "mnist.npz")
     idx = tmp_path / "idx"
     idx.mkdir()
-    for stem, key in (("train-images-idx3", "x_train"), ("train-labels-idx1", "y_train"),
-                      ("t10k-images-idx3", "x_test"), ("t10k-labels-idx1", "y_test")):
+    for stem, key in (
+        ("train-images-idx3", "x_train"),
+        ("train-labels-idx1", "y_train"),
+        ("t10k-images-idx3", "x_test"),
+        ("t10k-labels-idx1", "y_test"),
+    ):
         write_idx(idx / f"{stem}-ubyte.gz", raw[key])
     a, b = load_dataset("mnist", mnist_dir), load_dataset("mnist", idx)
     for field in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
@@ -89,7 +93,13 @@ def test_missing_data_names_files_places_and_source(tmp_path):
         load_dataset("fer2013", tmp_path / "nowhere")
     msg = str(err.value)
     assert "\n" not in msg
-    for part in ("fer2013.npz", "fer2013.csv", "DLTF_FER2013_DIR", str(tmp_path / "nowhere"), "kaggle"):
+    for part in (
+        "fer2013.npz",
+        "fer2013.csv",
+        "DLTF_FER2013_DIR",
+        str(tmp_path / "nowhere"),
+        "kaggle",
+    ):
         assert part in msg
 
 

@@ -13,8 +13,15 @@ SHAPES = {"mnist": ((28, 28, 1), 10), "fer2013": ((48, 48, 1), 7)}
 
 
 def test_the_issue_models_are_registered():
-    assert {"softmax", "mlp-sigmoid", "mlp-relu", "mlp-relu-dropout", "mnist-cnn",
-            "emotion-cnn-classic", "emotion-cnn"} <= set(MODELS)
+    assert {
+        "softmax",
+        "mlp-sigmoid",
+        "mlp-relu",
+        "mlp-relu-dropout",
+        "mnist-cnn",
+        "emotion-cnn-classic",
+        "emotion-cnn",
+    } <= set(MODELS)
     for spec in MODELS.values():
         assert spec.epochs > 0 and spec.batch_size > 0 and spec.lr > 0 and spec.description
 

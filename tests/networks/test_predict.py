@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -46,7 +48,9 @@ def test_saved_model_round_trips_in_safe_mode(trained_softmax):
 
     model = keras.models.load_model(trained_softmax["saved_model"], safe_mode=True)
     x, y = pattern_images(32, 28, 10, seed=9)
-    acc = float(np.mean(np.argmax(model.predict(x[..., None].astype("float32"), verbose=0), -1) == y))
+    acc = float(
+        np.mean(np.argmax(model.predict(x[..., None].astype("float32"), verbose=0), -1) == y)
+    )
     assert acc >= 0.9 and model.name == "softmax"
 
 
@@ -70,7 +74,7 @@ def test_bad_model_files_are_one_line(trained_softmax, tmp_path, capsys):
     corrupt = tmp_path / "broken.keras"
     corrupt.write_bytes(b"PK\x03\x04 not really a zip")
     truncated = tmp_path / "truncated.keras"
-    data = open(trained_softmax["saved_model"], "rb").read()
+    data = Path(trained_softmax["saved_model"]).read_bytes()
     truncated.write_bytes(data[: len(data) // 2])
     cases = [
         (corrupt, "corrupt or unsupported model file"),

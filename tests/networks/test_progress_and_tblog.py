@@ -22,8 +22,15 @@ def _tiny_fit(callback: keras.callbacks.Callback) -> None:
     model = keras.Model(inp, keras.layers.Dense(2, activation="softmax")(inp))
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
-    model.fit(x, (x[:, 0] > 0).astype("int32"), batch_size=8, epochs=2, verbose=0,
-              validation_data=(x, (x[:, 0] > 0).astype("int32")), callbacks=[callback])
+    model.fit(
+        x,
+        (x[:, 0] > 0).astype("int32"),
+        batch_size=8,
+        epochs=2,
+        verbose=0,
+        validation_data=(x, (x[:, 0] > 0).astype("int32")),
+        callbacks=[callback],
+    )
 
 
 def test_display_follows_the_stream():
