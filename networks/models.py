@@ -283,7 +283,7 @@ for _spec in (
         "fer2013",
         "VGG-style conv net, batch norm, augmentation (FER2013 best)",
         emotion_cnn,
-        epochs=25,
+        epochs=18,
         batch_size=64,
         lr=0.002,
         decay=0.02,

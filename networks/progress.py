@@ -6,7 +6,9 @@ keeps the display's cost out of the seconds per epoch (the benchmark holds it wi
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 from typing import Any, TextIO
 
@@ -46,6 +48,33 @@ class EpochTimer(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.seconds.append(time.perf_counter() - self._start)
+
+
+class GracefulStop(keras.callbacks.Callback):
+    """First Ctrl-C: finish the current batch, then evaluate and save what was learnt.
+    A second Ctrl-C interrupts at once. Only installed in the main thread."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        super().__init__()
+        self.stream = stream or sys.stderr
+        self.stopped = False
+        self._previous: Any = None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.stopped:
+            raise KeyboardInterrupt
+        self.stopped = True
+        self.model.stop_training = True
+        print("\nstopping after this batch (Ctrl-C again to abort)", file=self.stream, flush=True)
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
 
 
 class PlainProgress(keras.callbacks.Callback):

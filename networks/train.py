@@ -26,7 +26,7 @@ from envs.atomic import atomic_path, atomic_write_text
 from envs.errors import EXIT_INTERRUPTED, OneLineArgumentParser, UsageError, run_main
 from networks.datasets import Dataset, load_dataset
 from networks.models import MODELS, BuildArgs, ModelSpec, get_model_spec
-from networks.progress import EpochTimer, make_progress
+from networks.progress import EpochTimer, GracefulStop, make_progress
 from networks.tblog import TensorBoardLogger
 
 
@@ -125,7 +125,8 @@ def train(
     timer = EpochTimer()
     tb = TensorBoardLogger(cfg.logdir)
     tb.log_config(config_dict)
-    callbacks: list[keras.callbacks.Callback] = [timer, tb]
+    stop = GracefulStop(stream)
+    callbacks: list[keras.callbacks.Callback] = [timer, tb, stop]
     progress = make_progress(cfg.progress, stream)
     if progress is not None:
         callbacks.append(progress)
@@ -142,9 +143,11 @@ def train(
     try:
         history = spec.fit(model, **fit_kwargs) if spec.fit else model.fit(**fit_kwargs)
     finally:
+        stop.on_train_end()
         if progress is not None:  # leave the terminal clean even on Ctrl-C
             progress.on_train_end()
     train_seconds = time.perf_counter() - start
+    epochs_done = len(timer.seconds)
 
     results = model.evaluate(
         prep.x_test, prep.y_test, batch_size=max(cfg.batch_size, 256), verbose=0, return_dict=True
@@ -153,7 +156,7 @@ def train(
     if spec.kind == "image-classifier":
         probs = model.predict(prep.x_test, batch_size=max(cfg.batch_size, 256), verbose=0)
         pred = np.argmax(probs, axis=-1)
-        cm = tb.log_results(prep.x_test, prep.y_test, pred, data.class_names, step=cfg.epochs)
+        cm = tb.log_results(prep.x_test, prep.y_test, pred, data.class_names, step=epochs_done)
         extra["confusion_matrix"] = cm.tolist()
     tb.close()
 
@@ -164,12 +167,14 @@ def train(
     summary: dict[str, Any] = {
         "model": spec.name,
         "dataset": spec.dataset,
-        "epochs": cfg.epochs,
+        "epochs": epochs_done,
+        "epochs_planned": cfg.epochs,
+        "interrupted": stop.stopped,
         "batch_size": cfg.batch_size,
         "lr": cfg.lr,
         "seed": cfg.seed,
         "train_seconds": round(train_seconds, 3),
-        "seconds_per_epoch": round(train_seconds / cfg.epochs, 3),
+        "seconds_per_epoch": round(train_seconds / max(1, epochs_done), 3),
         "epoch_seconds": [round(s, 3) for s in timer.seconds],
         "test_accuracy": float(results.get("accuracy", float("nan"))),
         "test_loss": float(results["loss"]),

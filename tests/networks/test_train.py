@@ -194,3 +194,39 @@ def test_module_entry_point_prints_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "error: --epochs must be positive, got -1" in proc.stderr
+
+
+def test_first_ctrl_c_stops_early_but_still_evaluates_and_saves(mnist_dir, tmp_path, monkeypatch):
+    import os
+    import signal
+
+    import keras
+
+    from networks import models
+
+    class _InterruptOnce(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 1:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    def fit_with_interrupt(model, **kwargs):
+        kwargs["callbacks"] = [*kwargs["callbacks"], _InterruptOnce()]
+        return model.fit(**kwargs)
+
+    import dataclasses
+
+    spec = dataclasses.replace(models.MODELS["softmax"], fit=fit_with_interrupt)
+    monkeypatch.setitem(models.MODELS, "softmax", spec)
+    s = train(
+        TrainConfig(
+            model="softmax",
+            epochs=50,
+            batch_size=16,
+            data_dir=str(mnist_dir),
+            logdir=str(tmp_path),
+            progress=False,
+        )
+    )
+    assert s["interrupted"] is True and s["epochs"] == 1 and s["epochs_planned"] == 50
+    assert Path(s["saved_model"]).is_file() and 0 <= s["test_accuracy"] <= 1
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
