@@ -91,23 +91,23 @@ class RunConfig:
     epsilon_decay: int | None = _opt(None, "episodes (tabular) or env steps (DQN) over which epsilon decays", group="learning", check=_non_negative, metavar="N")
     epsilon_schedule: str = _opt("linear", "shape of the epsilon decay (inverse: the 2017 1/(episode/50+10))", group="learning", choices=SCHEDULES)
     # -- tabular ---------------------------------------------------------------------------------
-    lr_end: float | None = _opt(None, "tabular: step size after --lr-decay episodes", group="tabular", check=_positive)
-    lr_decay: int | None = _opt(None, "tabular: episodes over which the step size decays", group="tabular", check=_non_negative, metavar="N")
-    lr_schedule: str = _opt("linear", "tabular: shape of the step-size decay", group="tabular", choices=SCHEDULES[:2])
+    lr_end: float | None = _opt(None, "learning rate after --lr-decay", group="learning", check=_positive)
+    lr_decay: int | None = _opt(None, "episodes (tabular) or env steps (DQN) over which the learning rate decays", group="learning", check=_non_negative, metavar="N")
+    lr_schedule: str = _opt("linear", "shape of the learning-rate decay", group="learning", choices=SCHEDULES[:2])
     exploration: str = _opt("epsilon", "tabular: epsilon-greedy, or the 2017 noisy argmax (Q + N(0,1)/(episode+1))", group="tabular", choices=("epsilon", "noisy"))
     # -- Q-networks ------------------------------------------------------------------------------
     double: bool = _opt(True, "DQN: Double DQN targets (online net picks, target net scores)", group="q-network")
-    hidden: str = _opt("64,64", "DQN: hidden layer sizes", group="q-network", check=_hidden, metavar="SIZES")
+    hidden: str = _opt("64", "DQN: hidden layer sizes, e.g. 64,64", group="q-network", check=_hidden, metavar="SIZES")
     buffer_size: int = _opt(50_000, "DQN: replay buffer capacity (transitions)", group="q-network", check=_positive, metavar="N")
-    batch_size: int = _opt(128, "DQN: minibatch size", group="q-network", check=_positive, metavar="N")
+    batch_size: int = _opt(64, "DQN: minibatch size", group="q-network", check=_positive, metavar="N")
     learning_starts: int = _opt(1_000, "DQN: env steps before the first update", group="q-network", check=_non_negative, metavar="N")
-    train_every: int = _opt(8, "DQN: env steps per gradient update", group="q-network", check=_positive, metavar="N")
+    train_every: int = _opt(16, "DQN: env steps per gradient update", group="q-network", check=_positive, metavar="N")
     target_update: int = _opt(1_000, "DQN: env steps between hard target copies (ignored when --tau < 1)", group="q-network", check=_positive, metavar="N")
     tau: float = _opt(1.0, "DQN: Polyak factor per update (1: hard copies every --target-update steps)", group="q-network", check=_unit_open_closed)
     loss: str = _opt("huber", "DQN: TD loss", group="q-network", choices=("huber", "mse"))
     grad_clip: float = _opt(10.0, "DQN: global gradient-norm clip (0: off)", group="q-network", check=_non_negative)
     n_step: int = _opt(1, "DQN: n-step returns", group="q-network", check=_positive, metavar="N")
-    num_envs: int = _opt(8, "DQN: environments stepped together (one batched forward pass acts for all)", group="q-network", check=_positive, metavar="N")
+    num_envs: int = _opt(32, "DQN: environments stepped together (one batched forward pass acts for all)", group="q-network", check=_positive, metavar="N")
     save_replay: bool = _opt(False, "DQN: include the replay buffer in checkpoints", group="q-network")
 
     # -- derived ---------------------------------------------------------------------------------
@@ -130,8 +130,9 @@ def recipe(agent: str, rows: tuple[str, ...]) -> dict:
                 "epsilon_end": 0.01, "epsilon_decay": decay, "gamma": 0.99 if small else 0.999}
     if agent == "classic":
         return {"episodes": 6_000, "lr": 0.1, "epsilon_schedule": "inverse", "epsilon_end": 0.0, "epsilon_decay": 0}
-    return {"episodes": 3_000 if small else 20_000, "lr": 1e-3, "epsilon_end": 0.02,
-            "epsilon_decay": 20_000 if small else 200_000}
+    steps = 60_000 if small else 600_000  # about what the episodes take
+    return {"episodes": 3_000 if small else 20_000, "lr": 1e-3, "lr_end": 1e-5, "lr_decay": steps,
+            "epsilon_end": 0.02, "epsilon_decay": steps // 3}
 
 
 def validate(cfg: RunConfig) -> None:

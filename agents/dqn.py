@@ -13,7 +13,8 @@ Speed comes from where the Python/TensorFlow boundary sits:
 - learning: one compiled ``tf.function`` runs several whole updates (forward, loss, gradients,
   clipping, apply, target update) on minibatches stacked as ``(updates, batch, ...)`` and hands
   back the new weights for the mirror. Updates still happen at one per ``train_every`` env steps
-  on average; they are just grouped into fewer calls.
+  on average; they are grouped into one call per ``ENV_STEPS_PER_CALL`` env steps, which is what
+  keeps TensorFlow's fixed cost per call off the env-step budget.
 """
 
 from __future__ import annotations
@@ -32,25 +33,30 @@ from agents.rng import restore_rng, rng_state_json
 from agents.schedules import make_schedule
 from agents.tf_checkpoint import TFCheckpoint
 
-UPDATES_PER_CALL = 8
+#: Env steps whose updates one compiled call runs: a call costs ~0.5 ms however small the net,
+#: so updates are grouped to pay it once per this many env steps.
+ENV_STEPS_PER_CALL = 128
 
 
 @dataclass
 class DQNConfig:
-    hidden: tuple[int, ...] = (64, 64)
+    hidden: tuple[int, ...] = (64,)
     gamma: float = 0.99
     lr: float = 1e-3
+    lr_end: float = 1e-5
+    lr_decay: int = 60_000  # env steps
+    lr_schedule: str = "linear"
     double: bool = True
     loss: str = "huber"
     grad_clip: float = 10.0
     buffer_size: int = 50_000
-    batch_size: int = 128
+    batch_size: int = 64
     learning_starts: int = 1_000
-    train_every: int = 8
+    train_every: int = 16
     target_update: int = 1_000
     tau: float = 1.0
     n_step: int = 1
-    num_envs: int = 8
+    num_envs: int = 32
     epsilon_start: float = 1.0
     epsilon_end: float = 0.02
     epsilon_decay: int = 20_000  # env steps
@@ -83,6 +89,14 @@ class NumpyMLP:
         return x @ kernel + bias
 
 
+def env_identity(venv) -> str:
+    """What a checkpoint must match: the env's own identity if it has one, else its spec."""
+    identity = getattr(venv, "identity", None)
+    if identity is None and getattr(venv, "envs", None):
+        identity = getattr(venv.envs[0].unwrapped, "identity", None) or str(venv.envs[0].spec)
+    return str(identity)
+
+
 def observation_encoder(space: spaces.Space):
     """Map raw observations to float32 vectors: one-hot for Discrete, flattened for Box."""
     if isinstance(space, spaces.Discrete):
@@ -97,13 +111,13 @@ def observation_encoder(space: spaces.Space):
 class DQNAgent:
     kind = "dqn"
 
-    def __init__(self, make_env, config: DQNConfig, seed: int) -> None:
+    def __init__(self, venv, config: DQNConfig, seed: int) -> None:
+        """``venv``: a Gymnasium vector env of ``config.num_envs`` copies with same-step autoreset."""
         self.config = config
-        self.envs = [make_env() for _ in range(config.num_envs)]
-        self.env = self.envs[0]
-        space = self.env.observation_space
+        self.venv = venv
+        space = venv.single_observation_space
         self.obs_dim, self.encode = observation_encoder(space)
-        self.n_actions = int(self.env.action_space.n)
+        self.n_actions = int(venv.single_action_space.n)
         self.n_states = int(space.n) if isinstance(space, spaces.Discrete) else None
         self.rng = np.random.default_rng(seed)
         self._seed = seed
@@ -115,6 +129,7 @@ class DQNAgent:
         self.optimizer.build(self.online.trainable_variables)
         self.mirror = NumpyMLP(self.online.get_weights())
         self.buffer = ReplayBuffer(config.buffer_size, (self.obs_dim,))
+        self.lr = make_schedule(config.lr_schedule, config.lr, config.lr_end, config.lr_decay)
         self.epsilon = make_schedule(config.epsilon_schedule, config.epsilon_start, config.epsilon_end,
                                      config.epsilon_decay)
         self.episodes = 0
@@ -123,25 +138,32 @@ class DQNAgent:
         self._update_debt = 0.0
         self._last_target_copy = 0
         self._obs: np.ndarray | None = None
-        self._env_rng_states: list[str] | None = None
+        self._env_rng_state: str | None = None
         self._returns = np.zeros(config.num_envs)
         self._lengths = np.zeros(config.num_envs, dtype=np.int64)
-        self._pending: list[list[tuple]] = [[] for _ in range(config.num_envs)]
+        # Each env's last (up to n) steps, waiting to become n-step transitions.
+        n, n_envs = config.n_step, config.num_envs
+        self._p_obs = np.zeros((n_envs, n, self.obs_dim), dtype=np.float32)
+        self._p_act = np.zeros((n_envs, n), dtype=np.int32)
+        self._p_rew = np.zeros((n_envs, n), dtype=np.float64)
+        self._count = np.zeros(n_envs, dtype=np.int64)
+        self._gammas = config.gamma ** np.arange(n)
         self.last_td_errors = np.zeros(0, dtype=np.float32)
-        self._update_fn = tf.function(self._update_many, reduce_retracing=True)
+        self.updates_per_call = max(1, round(ENV_STEPS_PER_CALL / config.train_every))
+        self._update_fn = tf.function(self._update_many, jit_compile=True)
         self._checkpoint = TFCheckpoint(online=self.online, target=self.target, optimizer=self.optimizer)
 
     # -- the compiled update ----------------------------------------------------------------------
     def _update_many(self, obs, actions, rewards, next_obs, discounts, copy_target):
-        """``UPDATES_PER_CALL`` gradient steps, then the target update; returns the new weights."""
+        """``self.updates_per_call`` gradient steps, then the target update; returns the new weights."""
         cfg = self.config
         online_vars = self.online.trainable_variables
         target_vars = self.target.trainable_variables
-        losses = tf.TensorArray(tf.float32, size=UPDATES_PER_CALL)
-        q_means = tf.TensorArray(tf.float32, size=UPDATES_PER_CALL)
-        q_maxes = tf.TensorArray(tf.float32, size=UPDATES_PER_CALL)
+        losses = tf.TensorArray(tf.float32, size=self.updates_per_call)
+        q_means = tf.TensorArray(tf.float32, size=self.updates_per_call)
+        q_maxes = tf.TensorArray(tf.float32, size=self.updates_per_call)
         td = tf.zeros([cfg.batch_size])
-        for i in tf.range(UPDATES_PER_CALL):
+        for i in tf.range(self.updates_per_call):
             next_q_target = self.target(next_obs[i], training=False)
             if cfg.double:
                 best = tf.argmax(self.online(next_obs[i], training=False), axis=1, output_type=tf.int32)
@@ -177,11 +199,12 @@ class DQNAgent:
 
     def _learn(self) -> dict[str, float]:
         cfg = self.config
-        batch = self.buffer.sample(self.rng, cfg.batch_size, UPDATES_PER_CALL)
-        self.updates += UPDATES_PER_CALL
+        batch = self.buffer.sample(self.rng, cfg.batch_size, self.updates_per_call)
+        self.updates += self.updates_per_call
         copy = cfg.tau >= 1.0 and self.env_steps - self._last_target_copy >= cfg.target_update
         if copy:
             self._last_target_copy = self.env_steps
+        self.optimizer.learning_rate = self.lr(self.env_steps)
         weights, stats, td = self._update_fn(*batch, tf.constant(copy))
         self.mirror.set_weights([w.numpy() for w in weights])
         self.last_td_errors = td.numpy()
@@ -190,32 +213,49 @@ class DQNAgent:
 
     # -- acting and collecting ----------------------------------------------------------------------
     def _reset_all(self) -> None:
-        if self._env_rng_states is None:  # a new run: seed each env once
-            obs = [env.reset(seed=self._seed + i)[0] for i, env in enumerate(self.envs)]
-        else:  # a resumed run: go on with the saved random streams
-            obs = [env.reset()[0] for env in self.envs]
-            for env, state in zip(self.envs, self._env_rng_states, strict=True):
-                restore_rng(env.unwrapped.np_random, state)
-        self._obs = self.encode(obs)
+        if self._env_rng_state is None:  # a new run: seed once
+            raw, _ = self.venv.reset(seed=self._seed)
+        else:  # a resumed run: fresh episodes, but the saved random stream goes on
+            raw, _ = self.venv.reset()
+            restore_rng(self.venv.np_random, self._env_rng_state)
+        self._obs = self.encode(raw)
+        self._count[:] = 0
+        self._returns[:] = 0.0
+        self._lengths[:] = 0
 
-    def _emit(self, i: int, final_next_obs: np.ndarray, terminated: bool, flush: bool, out: list) -> None:
-        """Turn env ``i``'s pending steps into n-step transitions; ``flush`` at episode end."""
-        pending, gamma, n = self._pending[i], self.config.gamma, self.config.n_step
-        while pending and (flush or len(pending) >= n):
-            ret, discount = 0.0, 1.0
-            for _, _, r in pending[:n]:
-                ret += discount * r
-                discount *= gamma
-            reached_end = len(pending) <= n and flush
-            bootstrap = 0.0 if (reached_end and terminated) else discount
-            obs0, act0, _ = pending[0]
-            next_obs = final_next_obs if len(pending) <= n else pending[n][0]
-            out.append((obs0, act0, ret, next_obs, bootstrap))
-            pending.pop(0)
-            if not flush:
-                break
+    def _collect(self, actions, rewards, next_obs, final_obs, terminated, done) -> tuple:
+        """Append this step to each env's pending window and return the finished n-step
+        transitions: windows that are full, and every window of an env whose episode ended."""
+        cfg, n = self.config, self.config.n_step
+        rows = np.arange(cfg.num_envs)
+        count = self._count
+        self._p_obs[rows, count] = self._obs
+        self._p_act[rows, count] = actions
+        self._p_rew[rows, count] = rewards
+        count += 1
+        pieces = []
+        full = (count == n) & ~done
+        if full.any():
+            pieces.append((self._p_obs[full, 0], self._p_act[full, 0], self._p_rew[full] @ self._gammas,
+                           next_obs[full], np.full(int(full.sum()), cfg.gamma**n, dtype=np.float32)))
+            if n > 1:
+                for arr in (self._p_obs, self._p_act, self._p_rew):
+                    arr[full, :-1] = arr[full, 1:]
+            count[full] = n - 1
+        if done.any():
+            valid = np.arange(n)[None, :] < count[:, None]
+            masked = np.where(valid, self._p_rew, 0.0)
+            for j in range(n):
+                sel = done & (count > j)
+                if not sel.any():
+                    break
+                ret = masked[sel, j:] @ self._gammas[: n - j]
+                discount = np.where(terminated[sel], 0.0, cfg.gamma ** (count[sel] - j))
+                pieces.append((self._p_obs[sel, j], self._p_act[sel, j], ret, final_obs[sel], discount))
+            count[done] = 0
+        return pieces
 
-    def train_chunk(self, max_episodes: int, max_steps: int = 2048) -> EpisodeBatch:
+    def train_chunk(self, max_episodes: int, max_steps: int = 4096) -> EpisodeBatch:
         cfg = self.config
         if self._obs is None:
             self._reset_all()
@@ -224,40 +264,33 @@ class DQNAgent:
         n_envs = cfg.num_envs
         while len(returns) < max_episodes and self.env_steps - steps_before < max_steps:
             eps = self.epsilon(self.env_steps)
-            greedy = self.mirror(self._obs).argmax(axis=1)
+            actions = self.mirror(self._obs).argmax(axis=1)
             explore = self.rng.random(n_envs) < eps
-            actions = np.where(explore, self.rng.integers(0, self.n_actions, n_envs), greedy)
-            next_raw, rewards, dones_term, dones_trunc = [], np.zeros(n_envs), [], []
-            for i, env in enumerate(self.envs):
-                o, r, term, trunc, _ = env.step(int(actions[i]))
-                next_raw.append(o)
-                rewards[i] = r
-                dones_term.append(term)
-                dones_trunc.append(trunc)
-            stored_next = self.encode(next_raw)
-            # Finished envs restart in place: keep the final observations for the buffer apart.
-            next_obs = stored_next.copy() if any(dones_term) or any(dones_trunc) else stored_next
-            transitions: list[tuple] = []
-            for i in range(n_envs):
-                self._pending[i].append((self._obs[i], int(actions[i]), rewards[i]))
-                done = dones_term[i] or dones_trunc[i]
-                self._emit(i, stored_next[i], dones_term[i], done, transitions)
-                self._returns[i] += rewards[i]
-                self._lengths[i] += 1
-                if done:
-                    returns.append(self._returns[i])
-                    lengths.append(int(self._lengths[i]))
-                    self._returns[i], self._lengths[i] = 0.0, 0
-                    next_obs[i] = self.encode([self.envs[i].reset()[0]])[0]
-            if transitions:
-                obs_b, act_b, rew_b, next_b, disc_b = zip(*transitions, strict=True)
-                self.buffer.add_batch(np.stack(obs_b), act_b, rew_b, np.stack(next_b), disc_b)
+            if explore.any():
+                actions = np.where(explore, self.rng.integers(0, self.n_actions, n_envs), actions)
+            raw, rewards, terminated, truncated, infos = self.venv.step(actions)
+            next_obs = self.encode(raw)
+            done = terminated | truncated
+            final_obs = next_obs
+            if done.any():
+                final_obs = next_obs.copy()
+                final_obs[done] = self.encode(np.stack(list(infos["final_obs"][done])))
+            pieces = self._collect(actions, rewards, next_obs, final_obs, terminated, done)
+            for obs_b, act_b, rew_b, next_b, disc_b in pieces:
+                self.buffer.add_batch(obs_b, act_b, rew_b, next_b, disc_b)
+            self._returns += rewards
+            self._lengths += 1
+            if done.any():
+                returns.extend(self._returns[done].tolist())
+                lengths.extend(self._lengths[done].tolist())
+                self._returns[done] = 0.0
+                self._lengths[done] = 0
             self._obs = next_obs
             self.env_steps += n_envs
             if self.env_steps >= cfg.learning_starts and len(self.buffer) >= cfg.batch_size:
                 self._update_debt += n_envs / cfg.train_every
-                while self._update_debt >= UPDATES_PER_CALL:
-                    self._update_debt -= UPDATES_PER_CALL
+                while self._update_debt >= self.updates_per_call:
+                    self._update_debt -= self.updates_per_call
                     metrics = self._learn()
         self.episodes += len(returns)
         return EpisodeBatch.from_lists(returns, lengths, self.env_steps - steps_before, metrics)
@@ -269,7 +302,7 @@ class DQNAgent:
 
     @property
     def learning_rate(self) -> float:
-        return float(self.config.lr)
+        return float(self.lr(self.env_steps))
 
     def q_values(self, observations) -> np.ndarray:
         return self.mirror(self.encode(observations))
@@ -289,7 +322,7 @@ class DQNAgent:
 
     def trace_graph(self) -> tf.Graph:
         cfg = self.config
-        k, b = UPDATES_PER_CALL, cfg.batch_size
+        k, b = self.updates_per_call, cfg.batch_size
         spec = [tf.TensorSpec([k, b, self.obs_dim], tf.float32), tf.TensorSpec([k, b], tf.int32),
                 tf.TensorSpec([k, b], tf.float32), tf.TensorSpec([k, b, self.obs_dim], tf.float32),
                 tf.TensorSpec([k, b], tf.float32), tf.TensorSpec([], tf.bool)]
@@ -297,14 +330,14 @@ class DQNAgent:
 
     # -- checkpoints -------------------------------------------------------------------------------------
     def _meta(self) -> dict:
-        return {"agent_kind": self.kind, "env_identity": self.env.unwrapped.identity,
+        return {"agent_kind": self.kind, "env_identity": env_identity(self.venv),
                 "obs_dim": self.obs_dim, "n_actions": self.n_actions, "hidden": list(self.config.hidden)}
 
     def save(self, directory: str | Path) -> Path:
         state = {"episodes": self.episodes, "env_steps": self.env_steps, "updates": self.updates,
                  "update_debt": self._update_debt, "last_target_copy": self._last_target_copy,
                  "rng": rng_state_json(self.rng),
-                 "env_rngs": [rng_state_json(env.unwrapped.np_random) for env in self.envs]}
+                 "env_rng": rng_state_json(self.venv.np_random)}
         path = self._checkpoint.save(directory, meta=self._meta(), state=state)
         if self.config.save_replay:
             self.buffer.save(Path(directory) / "replay.npz")
@@ -316,7 +349,7 @@ class DQNAgent:
         self.updates, self._update_debt = int(state["updates"]), float(state["update_debt"])
         self._last_target_copy = int(state["last_target_copy"])
         restore_rng(self.rng, state["rng"])
-        self._env_rng_states = state["env_rngs"]
+        self._env_rng_state = state["env_rng"]
         self.mirror.set_weights(self.online.get_weights())
         replay = Path(directory) / "replay.npz"
         if self.config.save_replay and replay.is_file():

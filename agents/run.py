@@ -97,9 +97,13 @@ def resolve_config(argv: list[str] | None) -> RunConfig:
     return cfg
 
 
+def env_options(cfg: RunConfig) -> dict:
+    return {"map": cfg.map, "slippery": cfg.slippery, "max_episode_steps": cfg.max_episode_steps,
+            "map_seed": cfg.seed if cfg.map_seed is None else cfg.map_seed}
+
+
 def make_env(cfg: RunConfig):
-    return envs.make(cfg.env, map=cfg.map, slippery=cfg.slippery, max_episode_steps=cfg.max_episode_steps,
-                     map_seed=cfg.seed if cfg.map_seed is None else cfg.map_seed)
+    return envs.make(cfg.env, **env_options(cfg))
 
 
 def make_agent(cfg: RunConfig, env):
@@ -113,7 +117,7 @@ def make_agent(cfg: RunConfig, env):
         return TabularQAgent(env, tab, cfg.seed)
     from agents.qnet import make_qnet_agent
 
-    return make_qnet_agent(cfg, env, lambda: make_env(cfg))
+    return make_qnet_agent(cfg, env, lambda n: envs.make_vector(cfg.env, n, **env_options(cfg)))
 
 
 def summary_table(summary: dict) -> Table:

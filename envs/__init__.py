@@ -14,6 +14,7 @@ import gymnasium as gym
 
 from envs.errors import UsageError
 from envs.frozenlake import FrozenLakeEnv
+from envs.vector import FrozenLakeVectorEnv
 from envs.wrappers import OneHotObservation
 
 NAMESPACE = "dltf"
@@ -34,8 +35,19 @@ def make(name: str, *, one_hot: bool = False, **options) -> gym.Env:
     return OneHotObservation(env) if one_hot else env
 
 
+def make_vector(name: str, num_envs: int, **options) -> gym.vector.VectorEnv:
+    """``num_envs`` copies stepped together, with same-step autoreset (``infos["final_obs"]``).
+    FrozenLake gets its batched numpy implementation; other envs a Gymnasium ``SyncVectorEnv``."""
+    key = name.lower()
+    if key == "frozenlake":
+        return FrozenLakeVectorEnv(num_envs, **options)
+    make(key)  # unknown names fail here, with the one-line message
+    return gym.vector.SyncVectorEnv([lambda: make(key, **options) for _ in range(num_envs)],
+                                    autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+
+
 for _name, _gym_id in _GYM_IDS.items():
     if _gym_id not in gym.registry:
         gym.register(id=_gym_id, entry_point=_FACTORIES[_name])
 
-__all__ = ["FrozenLakeEnv", "OneHotObservation", "UsageError", "make", "names"]
+__all__ = ["FrozenLakeEnv", "FrozenLakeVectorEnv", "OneHotObservation", "UsageError", "make", "make_vector", "names"]
