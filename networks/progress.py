@@ -101,7 +101,7 @@ class PlainProgress(keras.callbacks.Callback):
 
 
 class RichProgress(keras.callbacks.Callback):
-    """Epoch bar plus batch bar with live loss/accuracy and ETA."""
+    """Epoch bar and batch bar with live loss/accuracy and ETA; a summary line per epoch."""
 
     async_safe = True
 
@@ -112,11 +112,12 @@ class RichProgress(keras.callbacks.Callback):
         self._progress: Progress | None = None
         self._epoch_task: Any = None
         self._batch_task: Any = None
+        self._start = 0.0
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
+            TextColumn("[bold]{task.description:>9}"),
+            BarColumn(bar_width=24),
             MofNCompleteColumn(),
             TextColumn("{task.fields[metrics]}"),
             TimeElapsedColumn(),
@@ -134,6 +135,7 @@ class RichProgress(keras.callbacks.Callback):
         )
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._start = time.perf_counter()
         if self._progress is not None:
             self._progress.reset(self._batch_task, total=self.params.get("steps"), metrics="")
             self._progress.update(self._batch_task, description=f"epoch {epoch + 1}")
@@ -146,9 +148,16 @@ class RichProgress(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self._progress is None:
             return
-        keys = ("loss", "accuracy", "val_loss", "val_accuracy")
         self._progress.update(self._batch_task, completed=self.params.get("steps"))
-        self._progress.update(self._epoch_task, completed=epoch + 1, metrics=_fmt(logs, keys))
+        self._progress.update(
+            self._epoch_task, completed=epoch + 1, metrics=_fmt(logs, ("val_loss", "val_accuracy"))
+        )
+        keys = ("loss", "accuracy", "val_loss", "val_accuracy")
+        self._progress.console.print(
+            f"epoch {epoch + 1}/{self.params.get('epochs')}  {_fmt(logs, keys)}  "
+            f"{time.perf_counter() - self._start:.1f}s",
+            highlight=False,
+        )
 
     def on_train_end(self, logs: dict | None = None) -> None:
         if self._progress is not None:

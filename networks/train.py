@@ -108,6 +108,29 @@ def full_config(spec: ModelSpec, cfg: TrainConfig, data: Dataset, params: int) -
     }
 
 
+@dataclass
+class RunCallbacks:
+    """The callbacks every run uses; the benchmark times exactly these against a bare fit."""
+
+    timer: EpochTimer
+    tb: TensorBoardLogger
+    stop: GracefulStop
+    progress: keras.callbacks.Callback | None
+
+    @classmethod
+    def make(cls, logdir: str | Path, progress: bool, stream: TextIO) -> RunCallbacks:
+        return cls(
+            EpochTimer(),
+            TensorBoardLogger(logdir),
+            GracefulStop(stream),
+            make_progress(progress, stream),
+        )
+
+    def all(self) -> list[keras.callbacks.Callback]:
+        cbs = [self.timer, self.tb, self.stop]
+        return cbs + [self.progress] if self.progress is not None else cbs
+
+
 def train(
     config: TrainConfig, *, data: Dataset | None = None, stream: TextIO | None = None
 ) -> dict[str, Any]:
@@ -122,21 +145,16 @@ def train(
     model = spec.make(BuildArgs(tuple(prep.x_train.shape[1:]), data.num_classes), cfg.lr, steps)
     config_dict = full_config(spec, cfg, data, model.count_params())
 
-    timer = EpochTimer()
-    tb = TensorBoardLogger(cfg.logdir)
+    cbs = RunCallbacks.make(cfg.logdir, cfg.progress, stream)
+    timer, tb, stop, progress = cbs.timer, cbs.tb, cbs.stop, cbs.progress
     tb.log_config(config_dict)
-    stop = GracefulStop(stream)
-    callbacks: list[keras.callbacks.Callback] = [timer, tb, stop]
-    progress = make_progress(cfg.progress, stream)
-    if progress is not None:
-        callbacks.append(progress)
     fit_kwargs = dict(
         x=prep.x_train,
         y=prep.y_train,
         batch_size=cfg.batch_size,
         epochs=cfg.epochs,
         validation_data=(prep.x_val, prep.y_val),
-        callbacks=callbacks,
+        callbacks=cbs.all(),
         verbose=0,
     )
     start = time.perf_counter()
