@@ -22,7 +22,7 @@ def pattern_images(n: int, size: int, classes: int, seed: int) -> tuple[np.ndarr
     return x, y.astype(np.uint8)
 
 
-def write_mnist_npz(folder: Path, n_train: int = 300, n_test: int = 64, seed: int = 0) -> Path:
+def write_mnist_npz(folder: Path, n_train: int = 320, n_test: int = 64, seed: int = 0) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     xtr, ytr = pattern_images(n_train, 28, 10, seed)
     xte, yte = pattern_images(n_test, 28, 10, seed + 1)
@@ -82,7 +82,7 @@ def trained_softmax(tmp_path_factory) -> dict:
         TrainConfig(
             model="softmax",
             epochs=5,
-            batch_size=32,
+            batch_size=32,  # divides every split: no retracing for a ragged last batch
             lr=0.02,
             data_dir=str(root / "data"),
             logdir=str(root / "run"),

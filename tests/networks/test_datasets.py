@@ -20,11 +20,11 @@ from tests.networks.conftest import pattern_images, write_fer_npz, write_idx, wr
 
 def test_mnist_npz_splits_hold_out_a_validation_tenth(mnist_dir):
     d = load_dataset("mnist", mnist_dir)
-    assert d.sizes() == {"train": 270, "val": 30, "test": 64}
+    assert d.sizes() == {"train": 288, "val": 32, "test": 64}
     assert d.x_train.dtype == np.uint8 and d.x_train.shape[1:] == (28, 28)
     assert d.class_names == tuple("0123456789")
     raw = np.load(mnist_dir / "mnist.npz")
-    np.testing.assert_array_equal(d.x_val, raw["x_train"][-30:])
+    np.testing.assert_array_equal(d.x_val, raw["x_train"][-32:])
 
 
 def test_mnist_idx_files_read_the_same_as_npz(tmp_path, mnist_dir):
@@ -112,7 +112,7 @@ def test_unknown_dataset():
     "arrays, match",
     [
         ({"x_train": np.zeros((10, 28, 27), np.uint8)}, "shape"),
-        ({"y_train": np.full(300, 10, np.uint8)}, "labels must be integers 0..9"),
+        ({"y_train": np.full(320, 10, np.uint8)}, "labels must be integers 0..9"),
         ({"y_test": np.zeros(5, np.uint8)}, "labels of shape"),
         ({"x_test": np.full((64, 28, 28), 300.0)}, "pixels must be 0..255"),
     ],
@@ -138,7 +138,7 @@ def test_not_a_zip_and_missing_arrays_are_corrupt(tmp_path):
 def test_pickled_arrays_are_never_loaded(tmp_path):
     path = write_mnist_npz(tmp_path)
     good = dict(np.load(path))
-    good["y_train"] = np.array([{"evil": 1}] * 300, dtype=object)
+    good["y_train"] = np.array([{"evil": 1}] * 320, dtype=object)
     np.savez(path, **good)
     with pytest.raises(UsageError, match="corrupt data file"):
         load_dataset("mnist", tmp_path)

@@ -7,11 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keras
 import pytest
 import tensorflow as tf
 
 from envs.errors import run_main
-from networks.models import MODELS
+from networks.models import MODELS, BuildArgs
 from networks.train import TrainConfig, main, train
 
 SUMMARY_KEYS = {
@@ -48,7 +49,7 @@ def test_softmax_learns_separable_digits_and_writes_everything(trained_softmax):
     assert json.loads((logdir / "summary.json").read_text())["test_accuracy"] == s["test_accuracy"]
     assert Path(s["saved_model"]).is_file()
     cfg = s["config"]
-    assert cfg["lr"] == 0.02 and cfg["batch_size"] == 32 and cfg["splits"]["train"] == 270
+    assert cfg["lr"] == 0.02 and cfg["batch_size"] == 32 and cfg["splits"]["train"] == 288
     root, train_tags, val_tags = (
         _tags(logdir),
         _tags(logdir / "train"),
@@ -65,22 +66,27 @@ def test_softmax_learns_separable_digits_and_writes_everything(trained_softmax):
 
 
 def test_same_seed_same_numbers(mnist_dir, tmp_path):
-    def run(seed: int, name: str) -> dict:
+    def run(name: str) -> dict:
         return train(
             TrainConfig(
                 model="mlp-relu-dropout",
                 epochs=1,
-                batch_size=64,
-                seed=seed,
+                batch_size=32,
+                seed=7,
                 data_dir=str(mnist_dir),
                 logdir=str(tmp_path / name),
                 progress=False,
             )
         )
 
-    a, b, c = run(7, "a"), run(7, "b"), run(8, "c")
+    a, b = run("a"), run("b")
     assert a["history"] == b["history"] and a["test_loss"] == b["test_loss"]
-    assert a["history"] != c["history"]
+    spec = MODELS["mlp-relu-dropout"]
+    weights = []
+    for seed in (7, 7, 8):
+        keras.utils.set_random_seed(seed)
+        weights.append(spec.build(BuildArgs((28, 28, 1), 10)).get_weights()[0])
+    assert (weights[0] == weights[1]).all() and not (weights[0] == weights[2]).all()
 
 
 def test_list_shows_every_model_one_line_each(capsys):
@@ -91,34 +97,17 @@ def test_list_shows_every_model_one_line_each(capsys):
         assert line.startswith(name)
 
 
-def test_summary_json_and_save_paths_are_honoured(mnist_dir, tmp_path, capsys):
-    args = [
-        "softmax",
-        "--epochs",
-        "1",
-        "--data-dir",
-        str(mnist_dir),
-        "--logdir",
-        str(tmp_path / "tb"),
-        "--save",
-        str(tmp_path / "out" / "m.keras"),
-        "--summary-json",
-        str(tmp_path / "s.json"),
-        "--no-progress",
-    ]
+def test_cli_honours_paths_and_prints_plain_epoch_lines(mnist_dir, tmp_path, capsys):
+    args = ["softmax", "--epochs", "2", "--batch-size", "32", "--data-dir", str(mnist_dir),
+            "--logdir", str(tmp_path / "tb"), "--save", str(tmp_path / "out" / "m.keras"),
+            "--summary-json", str(tmp_path / "s.json")]  # fmt: skip
     assert run_main(main, args) == 0
-    out = capsys.readouterr().out
-    assert "test accuracy" in out and "m.keras" in out
+    captured = capsys.readouterr()
+    assert "test accuracy" in captured.out and "m.keras" in captured.out
+    assert "epoch 1/2" in captured.err and "epoch 2/2" in captured.err and "val_acc" in captured.err
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["saved_model"] == str(tmp_path / "out" / "m.keras")
-    assert (tmp_path / "out" / "m.keras").is_file()
-
-
-def test_plain_progress_lines_when_not_a_terminal(mnist_dir, tmp_path, capsys):
-    args = ["softmax", "--epochs", "2", "--data-dir", str(mnist_dir), "--logdir", str(tmp_path)]
-    assert run_main(main, args) == 0
-    err = capsys.readouterr().err
-    assert "epoch 1/2" in err and "epoch 2/2" in err and "val_acc" in err
+    assert (tmp_path / "out" / "m.keras").is_file() and (tmp_path / "tb" / "train").is_dir()
 
 
 @pytest.mark.parametrize(
@@ -221,7 +210,7 @@ def test_first_ctrl_c_stops_early_but_still_evaluates_and_saves(mnist_dir, tmp_p
         TrainConfig(
             model="softmax",
             epochs=50,
-            batch_size=16,
+            batch_size=32,
             data_dir=str(mnist_dir),
             logdir=str(tmp_path),
             progress=False,
