@@ -62,6 +62,8 @@ class TensorBoardCallback(Callback):
         with self._writer.as_default(step=run.env_steps):
             tf.summary.text("config", "```json\n" + json.dumps(self.config, indent=2, sort_keys=True) + "\n```")
             hp.hparams({k: v for k, v in self.hparams.items() if isinstance(v, (bool, int, float, str))})
+            if hasattr(run.agent, "trace_graph"):  # the compiled update, for the Graphs tab
+                tf.summary.graph(run.agent.trace_graph())
 
     def _write(self, run: TrainingRun) -> None:
         tf = self._tf
@@ -76,6 +78,8 @@ class TensorBoardCallback(Callback):
             tf.summary.scalar("charts/episodes", run.episodes)
             for tag, value in run.metrics.items():
                 tf.summary.scalar(tag, value)
+            if hasattr(run.agent, "write_summaries"):  # weight and TD-error histograms
+                run.agent.write_summaries(run.env_steps)
         self._last_logged = run.episodes
 
     def on_chunk_end(self, run: TrainingRun, batch) -> None:

@@ -1,0 +1,167 @@
+"""The TensorFlow Q-network agents: DQN family and the classic one-layer network."""
+
+import numpy as np
+import pytest
+
+import envs
+from agents.checkpoint import CheckpointError
+from agents.classic import ClassicConfig, ClassicQNetworkAgent
+from agents.dqn import DQNAgent, DQNConfig
+from agents.loop import Callback, train
+from envs.frozenlake import RIGHT
+from envs.planner import greedy_success
+
+SMALL = dict(num_envs=4, batch_size=16, learning_starts=16, buffer_size=2_000, hidden=(16,))
+
+
+def dqn(map="4x4", slippery=True, max_episode_steps=None, seed=0, **overrides):
+    cfg = DQNConfig(**{**SMALL, **overrides})
+    venv = envs.make_vector("frozenlake", cfg.num_envs, map=map, slippery=slippery,
+                            max_episode_steps=max_episode_steps)
+    return DQNAgent(venv, cfg, seed)
+
+
+def transitions(agent):
+    b = agent.buffer
+    return [(int(b.obs[i].argmax()), int(b.actions[i]), float(b.rewards[i]), int(b.next_obs[i].argmax()),
+             float(b.discounts[i])) for i in range(len(b))]
+
+
+def test_vector_env_matches_single_env_dynamics():
+    venv = envs.make_vector("frozenlake", 3000, slippery=True)
+    venv.reset(seed=0)
+    states, rewards, terminated, truncated, infos = venv.step(np.full(3000, 1))  # DOWN from the start
+    # From 0, DOWN goes to 4, or slips LEFT (stays at 0) or RIGHT (to 1): a third each.
+    counts = np.bincount(states, minlength=16)[[0, 1, 4]] / 3000
+    assert np.allclose(counts, 1 / 3, atol=0.04)
+    assert not terminated.any() and not truncated.any() and rewards.sum() == 0
+
+
+def test_vector_env_autoresets_in_the_same_step():
+    venv = envs.make_vector("frozenlake", 2, map="SG", slippery=False)
+    venv.reset(seed=0)
+    states, rewards, terminated, _, infos = venv.step(np.array([RIGHT, 0]))
+    assert terminated.tolist() == [True, False] and rewards.tolist() == [1.0, 0.0]
+    assert states.tolist() == [0, 0] and infos["final_obs"][0] == 1 and infos["_final_obs"].tolist() == [True, False]
+
+
+def test_terminated_does_not_bootstrap_and_truncated_does():
+    agent = dqn(map="SFG", slippery=False, max_episode_steps=1, epsilon_start=0, epsilon_end=0, num_envs=1,
+                learning_starts=10**9)
+    agent.train_chunk(1)  # greedy on zero-initialised... whatever action: one step, then the limit
+    (obs, action, reward, next_obs, discount), = transitions(agent)
+    assert discount == pytest.approx(0.99)  # truncated: bootstraps
+    agent = dqn(map="SG", slippery=False, epsilon_start=1, epsilon_end=1, num_envs=1, learning_starts=10**9)
+    while not any(t[2] == 1.0 for t in transitions(agent)):
+        agent.train_chunk(1)
+    goal = next(t for t in transitions(agent) if t[2] == 1.0)
+    assert goal[4] == 0.0  # terminated: no bootstrap
+
+
+def test_n_step_returns():
+    agent = dqn(map="SFFG", slippery=False, n_step=2, gamma=0.5, epsilon_start=0, epsilon_end=0, num_envs=1,
+                learning_starts=10**9)
+    agent.mirror.set_weights([np.zeros((4, 16)), np.zeros(16), np.zeros((16, 4)), np.array([0, 0, 1, 0.0])])
+    agent.train_chunk(1)  # always RIGHT: 0 -> 1 -> 2 -> 3 (goal)
+    got = sorted(transitions(agent))
+    assert got == [
+        (0, RIGHT, 0.0, 2, 0.25),  # two steps, then bootstrap with gamma^2
+        (1, RIGHT, 0.5, 3, 0.0),  # 0 + 0.5 * 1, episode over
+        (2, RIGHT, 1.0, 3, 0.0),
+    ]
+
+
+def test_dqn_learns_the_deterministic_lake():
+    agent = dqn(slippery=False, epsilon_decay=3000, lr_decay=0, lr_end=1e-3, train_every=4, seed=1)
+    train(agent, 600)
+    assert greedy_success(envs.make("frozenlake", slippery=False), agent.q_table()) == 1.0
+    assert agent.updates > 0
+
+
+def test_dqn_checkpoint_round_trip(tmp_path):
+    agent = dqn(save_replay=True)
+    train(agent, 60)
+    agent.save(tmp_path)
+    fresh = dqn(save_replay=True, seed=5)
+    fresh.restore(tmp_path)
+    assert (fresh.episodes, fresh.env_steps, fresh.updates) == (agent.episodes, agent.env_steps, agent.updates)
+    for a, b in zip(agent.online.get_weights() + agent.target.get_weights(),
+                    fresh.online.get_weights() + fresh.target.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(fresh.q_table(), agent.q_table())
+    assert len(fresh.buffer) == len(agent.buffer)
+    np.testing.assert_array_equal(fresh.rng.random(3), agent.rng.random(3))
+    train(fresh, 80)  # and it trains on
+    assert fresh.episodes >= 80
+
+
+def test_dqn_checkpoint_mismatch_and_corruption(tmp_path):
+    agent = dqn()
+    train(agent, 20)
+    agent.save(tmp_path)
+    with pytest.raises(CheckpointError, match="hidden"):
+        dqn(hidden=(8, 8)).restore(tmp_path)
+    with pytest.raises(CheckpointError, match="another environment"):
+        dqn(map="8x8").restore(tmp_path)
+    for path in tmp_path.glob("*.index"):
+        path.write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="corrupt or unreadable"):
+        dqn().restore(tmp_path)
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        dqn().restore(tmp_path / "empty")
+
+
+def classic(seed=0, **env_options):
+    env = envs.make("frozenlake", **env_options)
+    return env, ClassicQNetworkAgent(env, ClassicConfig(), seed)
+
+
+def test_classic_network_is_the_2017_one():
+    _, agent = classic()
+    kernel = agent.q_table()
+    assert kernel.shape == (16, 4) and len(agent.model.weights) == 1  # no bias
+    assert kernel.min() >= 0.0 and kernel.max() <= 0.01
+    assert agent.exploration_rate == pytest.approx(0.1)
+
+
+def test_classic_update_is_sgd_on_summed_squared_td_error():
+    env, agent = classic(map="SFG", slippery=False, max_episode_steps=1)
+    before = agent.q_table()
+    batch = agent.train_chunk(1)  # one step, then truncated
+    after = agent.q_table()
+    changed = np.argwhere(before != after)
+    assert batch.lengths.tolist() == [1] and len(changed) == 1
+    s, a = changed[0]
+    assert s == 0
+    next_state = {0: 0, 1: 0, 2: 1, 3: 0}[a]  # LEFT/UP hit the wall, DOWN too (one row), RIGHT moves
+    target = 0.99 * before[next_state].max()
+    # d/dW sum((target - q)^2) = -2 (target - q): SGD with lr 0.1 moves q by 0.2 (target - q)
+    assert after[s, a] == pytest.approx(before[s, a] + 0.2 * (target - before[s, a]), rel=1e-5)
+
+
+def test_classic_learns_the_deterministic_lake():
+    env, agent = classic(slippery=False)
+    run = train(agent, 400)
+    assert greedy_success(env, agent.q_table()) == 1.0
+    assert run.success_fraction > 0.5
+
+
+class StopAt(Callback):
+    def __init__(self, episode):
+        self.episode = episode
+
+    def on_chunk_end(self, run, batch):
+        run.stop_requested = run.episodes >= self.episode
+
+
+def test_classic_resume_is_exact(tmp_path):
+    _, full = classic(seed=3)
+    train(full, 300)
+    _, first = classic(seed=3)
+    train(first, 300, [StopAt(100)])
+    first.save(tmp_path)
+    _, resumed = classic(seed=3)
+    resumed.restore(tmp_path)
+    train(resumed, 300)
+    np.testing.assert_array_equal(resumed.q_table(), full.q_table())
+    assert resumed.env_steps == full.env_steps
