@@ -221,7 +221,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     acc = summary["test_accuracy"]
     return (
         f"{summary['model']} on {summary['dataset']}: test accuracy {acc:.2%}, "
-        f"test loss {summary['test_loss']:.4f}, {summary['epochs']} epochs in "
+        f"test loss {summary['test_loss']:.4f}, {summary['epochs']} epochs"
+        f"{' (stopped early)' if summary.get('interrupted') else ''} in "
         f"{summary['train_seconds']:.1f}s ({summary['seconds_per_epoch']:.2f}s/epoch), "
         f"{summary['params']:,} params\n"
         f"saved model: {summary['saved_model']}\n"

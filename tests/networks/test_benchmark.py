@@ -45,10 +45,22 @@ def test_benchmark_json_on_tiny_data(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     [r] = report["results"]
     assert r["model"] == "softmax" and r["epochs"] == 2 and 0 <= r["test_accuracy"] <= 1
-    assert r["overhead_ratio"] > 0 and len(r["plain_epoch_seconds"]) == len(r["paired_epoch_seconds"]) == 1
+    assert (
+        r["overhead_ratio"] > 0
+        and len(r["plain_epoch_seconds"]) == len(r["paired_epoch_seconds"]) == 1
+    )
     assert json.loads(out.read_text()) == report
 
 
 def test_benchmark_rejects_unknown_models(capsys):
     assert run_main(_load().main, ["--json", "nope"]) == 2
     assert "unknown model 'nope'" in capsys.readouterr().err
+
+
+def test_ratio_only_skips_the_training_run(tmp_path, capsys):
+    bench = _load()
+    write_mnist_npz(tmp_path / "data" / "mnist")
+    argv = ["--data-root", str(tmp_path / "data"), "--plain-epochs", "1", "--ratio-only", "softmax"]
+    assert run_main(bench.main, argv) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("softmax: paired ") and "ratio" in line and "accuracy" not in line
