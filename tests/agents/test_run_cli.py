@@ -160,3 +160,60 @@ def test_ctrl_c_saves_and_says_how_to_resume(tmp_path):
     with np.load(logdir / "checkpoints" / "checkpoint.npz") as ckpt:
         assert int(ckpt["episodes"]) > 0
     assert any(p.name.startswith("events.out.tfevents") for p in logdir.iterdir())
+
+
+def test_q_net_run_logs_losses_q_values_histograms_and_graph(tmp_path, capsys):
+    logdir = tmp_path / "run"
+    code, out, err = cli(["frozenlake", "--q-net", "--episodes", "150", "--eval-episodes", "20",
+                          "--num-envs", "8", "--learning-starts", "64", "--batch-size", "16",
+                          "--logdir", str(logdir), "--summary-json", str(tmp_path / "s.json"), "--no-dashboard"], capsys)
+    assert code == 0, err
+    data = json.loads((tmp_path / "s.json").read_text())
+    assert data["agent"] == "dqn" and data["episodes"] >= 150
+    for tag in ["losses/td_loss", "charts/q_mean", "charts/q_max", "eval/exact_success_rate"]:
+        assert scalar_steps(logdir, tag), tag
+    acc = EventAccumulator(str(logdir), size_guidance={"tensors": 0})
+    acc.Reload()
+    tags = acc.Tags()
+    assert "losses/td_errors" in tags["tensors"]
+    assert any(t.startswith("weights/") for t in tags["tensors"])
+    assert tags["graph"]
+    assert list((logdir / "checkpoints").glob("ckpt-*.index"))
+
+
+def test_classic_q_net_run_and_resume(tmp_path, capsys):
+    logdir = tmp_path / "run"
+    common = ["--q-net", "classic", "--eval-episodes", "0", "--no-dashboard", "--logdir", str(logdir),
+              "--summary-json", str(tmp_path / "s.json")]
+    assert cli(["frozenlake", "--episodes", "200", *common], capsys)[0] == 0
+    first = json.loads((tmp_path / "s.json").read_text())
+    code, _, err = cli(["frozenlake", "--episodes", "300", "--resume", *common], capsys)
+    assert code == 0, err
+    second = json.loads((tmp_path / "s.json").read_text())
+    assert second["agent"] == "classic" and second["episodes"] == 300 and second["env_steps"] > first["env_steps"]
+    code, _, err = cli(["frozenlake", "--q-net", "--logdir", str(logdir), "--resume"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        ("--batch-size", "0", "--batch-size must be positive"),
+        ("--buffer-size", "-5", "--buffer-size must be positive"),
+        ("--tau", "0", "--tau must be in (0, 1]"),
+        ("--tau", "1.5", "--tau must be in (0, 1]"),
+        ("--hidden", "64,x", "--hidden must be layer sizes"),
+        ("--hidden", "0", "--hidden must be layer sizes"),
+        ("--num-envs", "0", "--num-envs must be positive"),
+        ("--train-every", "0", "--train-every must be positive"),
+        ("--epsilon-end", "2", "--epsilon-end must be in [0, 1]"),
+        ("--learning-starts", "-1", "--learning-starts must be zero or more"),
+        ("--n-step", "0", "--n-step must be positive"),
+        ("--loss", "l1", "invalid choice: 'l1'"),
+        ("--device", "tpu:9", "tpu"),
+    ],
+)
+def test_q_net_flags_out_of_range(flag, value, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = cli(["frozenlake", "--q-net", flag, value], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
