@@ -28,7 +28,12 @@ from agents.loop import train
 from envs.atomic import atomic_write_text
 from envs.errors import EXIT_INTERRUPTED, OneLineArgumentParser, UsageError, run_main
 from envs.planner import plan
-from perception.devices import DeviceConfig, add_device_arguments, configure_devices
+from perception.devices import (
+    DeviceConfig,
+    add_device_arguments,
+    configure_devices,
+    import_tensorflow,
+)
 
 DEVICE_KEYS = ("device", "memory_growth", "memory_limit", "soft_placement", "log_placement",
                "mixed_precision", "xla", "strategy", "cpu_devices")
@@ -147,8 +152,7 @@ def summary_table(summary: dict) -> Table:
 def configure_tensorflow(devices: DeviceConfig) -> None:
     """Device flags first, before any tensor exists. The agents' networks are tiny, so one thread
     per op pool beats TensorFlow's default of one per core (measured: about 1.4x per update)."""
-    import tensorflow as tf
-
+    tf = import_tensorflow()
     try:
         tf.config.threading.set_intra_op_parallelism_threads(1)
         tf.config.threading.set_inter_op_parallelism_threads(1)

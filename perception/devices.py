@@ -22,6 +22,7 @@ touches TensorFlow's runtime.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import json
 import os
@@ -452,10 +453,42 @@ def plan_devices(
 # Hardware discovery
 
 
-def _tf() -> Any:
-    import tensorflow as tf
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Hide file descriptor 2 for a moment. TensorFlow's C++ start-up lines (CUDA probing on a
+    machine without a GPU) bypass Python and TF_CPP_MIN_LOG_LEVEL and would bury a dashboard;
+    Python exceptions still propagate. ``DLTF_TF_VERBOSE=1`` keeps them."""
+    if os.environ.get("DLTF_TF_VERBOSE") or not hasattr(os, "dup"):
+        yield
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
-    return tf
+
+_TF_MODULE: Any = None
+
+
+def import_tensorflow() -> Any:
+    """Import TensorFlow and let it probe its devices once, without the C++ start-up noise."""
+    global _TF_MODULE
+    if _TF_MODULE is None:
+        with _native_stderr_silenced():
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
+        _TF_MODULE = tf
+    return _TF_MODULE
+
+
+def _tf() -> Any:
+    return import_tensorflow()
 
 
 def _cuda_memory_mb() -> dict[int, tuple[str, int]]:
