@@ -57,7 +57,8 @@ def paired_epoch_seconds(
     keras.utils.set_random_seed(seed)
     prep = spec.prepare(data)
     steps = -(-len(prep.x_train) // spec.batch_size) * spec.epochs
-    model = spec.make(BuildArgs(tuple(prep.x_train.shape[1:]), data.num_classes), spec.lr, steps)
+    build_args = BuildArgs(tuple(prep.x_train.shape[1:]), data.num_classes, prep.x_train)
+    model = spec.make(build_args, spec.lr, steps)
     kwargs = dict(
         x=prep.x_train,
         y=prep.y_train,

@@ -132,7 +132,11 @@ def _find(spec: DatasetSpec, folder: Path) -> Layout | None:
                 return layout
         return None
     for layout in spec.layouts:
-        if all((folder / f).is_file() for f in layout.files):
+        # An entry ending in "/" is a folder (an extracted archive such as aclImdb/).
+        if all(
+            (folder / f).is_dir() if f.endswith("/") else (folder / f).is_file()
+            for f in layout.files
+        ):
             return layout
     return None
 

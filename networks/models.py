@@ -9,7 +9,7 @@ so saved ``.keras`` files load with ``safe_mode=True`` and no custom objects.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import keras
@@ -55,9 +55,15 @@ class BuildArgs:
 
     input_shape: tuple[int, ...]
     num_classes: int
+    # The training inputs, for layers that learn from the data before training (the text
+    # models' TextVectorization vocabulary, kept inside the saved model); None if unused.
+    train_inputs: Any = field(default=None, compare=False, repr=False)
 
 
 FitHook = Callable[..., Any]
+# evaluate(model, prepared, tensorboard_logger, step, batch_size) -> extra summary fields; a
+# "headline" field replaces "test accuracy ..." in the printed summary (autoencoders, LMs).
+EvalHook = Callable[..., dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,14 @@ class ModelSpec:
     kind: str = "image-classifier"
     # XLA on CPU measured no faster per epoch for these models and costs seconds to compile.
     jit_compile: bool = False
+    # Test metrics beyond model.evaluate (MSE/PSNR, stateful perplexity); see EvalHook.
+    evaluate: EvalHook | None = None
+    # Pass the test split to ``fit`` as ``test_data=(x, y)`` (the LMs report it every epoch).
+    fit_test_data: bool = False
+    # Model-specific flags (--noise, --noise-level): options dict -> a specialised spec.
+    with_options: Callable[[dict[str, Any]], ModelSpec] | None = None
+    # Parts saved beside the model as <stem>.<part>.keras (the autoencoders' encoder).
+    companions: Callable[[keras.Model], dict[str, keras.Model]] | None = None
 
     def optimizer(self, lr: float, total_steps: int) -> keras.optimizers.Optimizer:
         """Adam with the spec's schedule; built-in schedules only, so saving stays safe."""

@@ -23,13 +23,22 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+# Sequence models add a live throughput ("words/s", "reviews/s") and perplexities to the logs.
+RATE_KEYS = ("words/s", "reviews/s")
+PPL_KEYS = ("perplexity", "val_perplexity", "test_perplexity")
+
 
 def _fmt(logs: dict[str, Any] | None, keys: tuple[str, ...] = ("loss", "accuracy")) -> str:
     logs = logs or {}
     parts = []
     for key in keys:
         if key in logs:
-            parts.append(f"{key.replace('accuracy', 'acc')} {float(logs[key]):.4f}")
+            if key in RATE_KEYS:
+                parts.append(f"{float(logs[key]):,.0f} {key}")
+            elif key in PPL_KEYS:
+                parts.append(f"{key.replace('perplexity', 'ppl')} {float(logs[key]):.2f}")
+            else:
+                parts.append(f"{key.replace('accuracy', 'acc')} {float(logs[key]):.4f}")
     return "  ".join(parts)
 
 
@@ -92,7 +101,7 @@ class PlainProgress(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         total = self.params.get("epochs", "?")
-        keys = ("loss", "accuracy", "val_loss", "val_accuracy")
+        keys = ("loss", "accuracy", "val_loss", "val_accuracy", *PPL_KEYS, *RATE_KEYS)
         print(
             f"epoch {epoch + 1}/{total}  {_fmt(logs, keys)}  {time.perf_counter() - self._start:.1f}s",
             file=self.stream,
@@ -143,7 +152,8 @@ class RichProgress(keras.callbacks.Callback):
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if self._progress is None or (batch + 1) % self.every:
             return
-        self._progress.update(self._batch_task, completed=batch + 1, metrics=_fmt(logs))
+        keys = ("loss", "accuracy", "perplexity", *RATE_KEYS)
+        self._progress.update(self._batch_task, completed=batch + 1, metrics=_fmt(logs, keys))
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self._progress is None:
@@ -152,7 +162,7 @@ class RichProgress(keras.callbacks.Callback):
         self._progress.update(
             self._epoch_task, completed=epoch + 1, metrics=_fmt(logs, ("val_loss", "val_accuracy"))
         )
-        keys = ("loss", "accuracy", "val_loss", "val_accuracy")
+        keys = ("loss", "accuracy", "val_loss", "val_accuracy", *PPL_KEYS, *RATE_KEYS)
         self._progress.console.print(
             f"epoch {epoch + 1}/{self.params.get('epochs')}  {_fmt(logs, keys)}  "
             f"{time.perf_counter() - self._start:.1f}s",

@@ -44,12 +44,22 @@ class TrainConfig:
     save: str | None = None
     summary_json: str | None = None
     progress: bool = True
+    noise: str | None = None  # denoising autoencoders: "gaussian" or "masking"
+    noise_level: float | None = None
 
 
 def resolve(config: TrainConfig) -> tuple[ModelSpec, TrainConfig]:
     """Fill defaults from the model spec and reject bad values before any work starts."""
     spec = get_model_spec(config.model)
     cfg = TrainConfig(**asdict(config))
+    options = {"noise": cfg.noise, "noise_level": cfg.noise_level}
+    options = {k: v for k, v in options.items() if v is not None}
+    if options:
+        if spec.with_options is None:
+            raise UsageError(
+                f"--noise and --noise-level apply to denoising models, not {spec.name}"
+            )
+        spec = spec.with_options(options)
     cfg.epochs = spec.epochs if cfg.epochs is None else cfg.epochs
     cfg.batch_size = spec.batch_size if cfg.batch_size is None else cfg.batch_size
     cfg.lr = spec.lr if cfg.lr is None else cfg.lr
@@ -142,7 +152,8 @@ def train(
     data = data if data is not None else load_dataset(spec.dataset, cfg.data_dir)
     prep = spec.prepare(data)
     steps = -(-len(prep.x_train) // cfg.batch_size) * cfg.epochs
-    model = spec.make(BuildArgs(tuple(prep.x_train.shape[1:]), data.num_classes), cfg.lr, steps)
+    build_args = BuildArgs(tuple(prep.x_train.shape[1:]), data.num_classes, prep.x_train)
+    model = spec.make(build_args, cfg.lr, steps)
     config_dict = full_config(spec, cfg, data, model.count_params())
 
     cbs = RunCallbacks.make(cfg.logdir, cfg.progress, stream)
@@ -157,6 +168,8 @@ def train(
         callbacks=cbs.all(),
         verbose=0,
     )
+    if spec.fit_test_data:
+        fit_kwargs["test_data"] = (prep.x_test, prep.y_test)
     start = time.perf_counter()
     try:
         history = spec.fit(model, **fit_kwargs) if spec.fit else model.fit(**fit_kwargs)
@@ -176,10 +189,17 @@ def train(
         pred = np.argmax(probs, axis=-1)
         cm = tb.log_results(prep.x_test, prep.y_test, pred, data.class_names, step=epochs_done)
         extra["confusion_matrix"] = cm.tolist()
+    if spec.evaluate is not None:
+        extra.update(spec.evaluate(model, prep, tb, epochs_done, cfg.batch_size))
     tb.close()
 
     with atomic_path(cfg.save, suffix=".keras") as tmp:
         model.save(tmp)
+    for part, sub in (spec.companions(model) if spec.companions else {}).items():
+        part_path = f"{cfg.save[: -len('.keras')]}.{part}.keras"
+        with atomic_path(part_path, suffix=".keras") as tmp:
+            sub.save(tmp)
+        extra[f"saved_{part}"] = part_path
 
     hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     summary: dict[str, Any] = {
@@ -219,9 +239,11 @@ def format_list() -> str:
 
 def format_summary(summary: dict[str, Any]) -> str:
     acc = summary["test_accuracy"]
+    head = summary.get("headline") or (
+        f"test accuracy {acc:.2%}, test loss {summary['test_loss']:.4f}"
+    )
     return (
-        f"{summary['model']} on {summary['dataset']}: test accuracy {acc:.2%}, "
-        f"test loss {summary['test_loss']:.4f}, {summary['epochs']} epochs"
+        f"{summary['model']} on {summary['dataset']}: {head}, {summary['epochs']} epochs"
         f"{' (stopped early)' if summary.get('interrupted') else ''} in "
         f"{summary['train_seconds']:.1f}s ({summary['seconds_per_epoch']:.2f}s/epoch), "
         f"{summary['params']:,} params\n"
@@ -252,6 +274,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--summary-json", help="where to write the summary JSON (default <logdir>/summary.json)"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress display")
+    p.add_argument(
+        "--noise", choices=("gaussian", "masking"), help="denoising autoencoder: corruption type"
+    )
+    p.add_argument(
+        "--noise-level",
+        type=float,
+        help="denoising autoencoder: Gaussian std (pixels in [0, 1]) or masked fraction",
+    )
     return p
 
 
@@ -273,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
         save=args.save,
         summary_json=args.summary_json,
         progress=not args.no_progress,
+        noise=args.noise,
+        noise_level=args.noise_level,
     )
     try:
         summary = train(config)
