@@ -58,6 +58,8 @@ class BuildArgs:
     # The training inputs, for layers that learn from the data before training (the text
     # models' TextVectorization vocabulary, kept inside the saved model); None if unused.
     train_inputs: Any = field(default=None, compare=False, repr=False)
+    # The dataset's class names (the language models' vocabulary, kept inside the model).
+    class_names: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
 
 FitHook = Callable[..., Any]
@@ -304,3 +306,7 @@ for _spec in (
     ),
 ):
     register_model(_spec)
+
+# Issue 5's models (autoencoders, LSTMs, text) register themselves on import; they need the
+# names above, so they come last.
+from networks import autoencoders, recurrent  # noqa: E402, F401

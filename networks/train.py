@@ -152,7 +152,9 @@ def train(
     data = data if data is not None else load_dataset(spec.dataset, cfg.data_dir)
     prep = spec.prepare(data)
     steps = -(-len(prep.x_train) // cfg.batch_size) * cfg.epochs
-    build_args = BuildArgs(tuple(prep.x_train.shape[1:]), data.num_classes, prep.x_train)
+    build_args = BuildArgs(
+        tuple(prep.x_train.shape[1:]), data.num_classes, prep.x_train, data.class_names
+    )
     model = spec.make(build_args, cfg.lr, steps)
     config_dict = full_config(spec, cfg, data, model.count_params())
 

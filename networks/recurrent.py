@@ -1,0 +1,581 @@
+"""Recurrent models: MNIST rows as a sequence, IMDB sentiment from raw text, and the Penn
+Treebank word language models of Zaremba et al. (2014).
+
+Everything a saved model needs to run on raw input lives inside it, with built-in Keras layers
+only (safe-mode loading): the IMDB models start with a ``TextVectorization`` adapted on the
+training reviews, the language models with a ``StringLookup`` holding the 10,000-word
+vocabulary, so ``networks.predict`` takes a sentence and ``networks.generate`` a prompt.
+
+The language models train with truncated backpropagation through time on ``batch_size``
+parallel streams, the LSTM state carried from one batch to the next (a stateful twin of the
+model) and reset at each epoch; SGD with the global gradient norm clipped, and the learning
+rate held for ``decay_after`` epochs, then multiplied by ``decay`` every epoch. Every epoch
+reports train/valid/test perplexity and words/s and writes a checkpoint to
+``<logdir>/resume/``; rerunning the same command with the same ``--logdir`` resumes after the
+last whole epoch, with the learning rate the schedule gives that epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+from envs.atomic import atomic_path, atomic_write_text
+from envs.errors import UsageError
+from networks import text  # noqa: F401  (registers the imdb and ptb datasets)
+from networks.datasets import Dataset
+from networks.models import BuildArgs, ModelSpec, Prepared, register_model
+from networks.tblog import TensorBoardLogger
+
+
+class Throughput(keras.callbacks.Callback):
+    """Adds a live rate (``words/s``, ``reviews/s``) to the batch and epoch logs.
+
+    Placed first among the callbacks so the progress display and TensorBoard see the key.
+    """
+
+    async_safe = True
+
+    def __init__(self, key: str, per_batch: int, total: int) -> None:
+        super().__init__()
+        self.key, self.per_batch, self.total = key, per_batch, total
+        self._start = self._last = 0.0
+        self._batches = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._start = self._last = time.perf_counter()
+        self._batches = 0
+
+    def _rate(self) -> float:
+        done = min(self._batches * self.per_batch, self.total)
+        return done / max(self._last - self._start, 1e-9)
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._batches, self._last = batch + 1, time.perf_counter()
+        if logs is not None:
+            logs[self.key] = self._rate()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is not None and self._batches:
+            logs[self.key] = self._rate()
+
+
+def fit_with_rate(key: str, units_per_sample: int = 1) -> Callable[..., Any]:
+    """``model.fit`` plus a :class:`Throughput` callback in front."""
+
+    def fit(model: keras.Model, **kwargs: Any) -> Any:
+        n, batch = len(kwargs["x"]), kwargs["batch_size"]
+        rate = Throughput(key, batch * units_per_sample, n * units_per_sample)
+        kwargs["callbacks"] = [rate, *kwargs["callbacks"]]
+        return model.fit(**kwargs)
+
+    return fit
+
+
+# --- MNIST rows as time steps ----------------------------------------------------------------
+
+
+def mnist_rnn(
+    name: str, bidirectional: bool, units: int = 128
+) -> Callable[[BuildArgs], keras.Model]:
+    """Each 28-pixel row is one time step; the last state (both directions for the BiLSTM)
+    feeds a softmax. Pixels are rescaled inside, as for every image model."""
+
+    def build(args: BuildArgs) -> keras.Model:
+        inp = keras.Input(args.input_shape, name="image")
+        x = layers.Rescaling(1.0 / 255.0, name="scale")(inp)
+        x = layers.Reshape((args.input_shape[0], -1), name="rows")(x)
+        rnn = layers.LSTM(units)
+        x = layers.Bidirectional(rnn)(x) if bidirectional else rnn(x)
+        out = layers.Dense(args.num_classes, activation="softmax", name="probs")(x)
+        return keras.Model(inp, out, name=name)
+
+    return build
+
+
+# --- IMDB sentiment --------------------------------------------------------------------------
+
+
+def text_inputs(data: Dataset) -> Prepared:
+    """Review strings as (N, 1) ``tf.string`` tensors (Keras rejects numpy object arrays)."""
+
+    def conv(x: np.ndarray) -> tf.Tensor:
+        return tf.constant([str(t) for t in x], dtype=tf.string)[:, None]
+
+    return Prepared(
+        conv(data.x_train),  # type: ignore[arg-type]
+        data.y_train,
+        conv(data.x_val),  # type: ignore[arg-type]
+        data.y_val,
+        conv(data.x_test),  # type: ignore[arg-type]
+        data.y_test,
+    )
+
+
+def vectorizer(args: BuildArgs, **kwargs: Any) -> layers.TextVectorization:
+    """Lowercase, strip punctuation, split; vocabulary from the training reviews (kept in the
+    model). Without training inputs (a bare build) the vocabulary stays empty."""
+    tv = layers.TextVectorization(name="vectorize", **kwargs)
+    if args.train_inputs is not None:
+        tv.adapt(args.train_inputs, batch_size=512)
+    return tv
+
+
+def _text_input() -> keras.KerasTensor:
+    return keras.Input(shape=(1,), dtype="string", name="review")
+
+
+def imdb_lstm_classic(args: BuildArgs) -> keras.Model:
+    """The 2017 Keras example: top 5,000 words, 500 tokens, embedding 32, LSTM 100.
+
+    Padding is masked, so the LSTM's last state is that of the review's last word."""
+    inp = _text_input()
+    x = vectorizer(args, max_tokens=5000, output_sequence_length=500)(inp)
+    x = layers.Embedding(5000, 32, mask_zero=True)(x)
+    x = layers.LSTM(100)(x)
+    out = layers.Dense(args.num_classes, activation="softmax", name="probs")(x)
+    return keras.Model(inp, out, name="imdb-lstm-classic")
+
+
+def imdb_conv_lstm(args: BuildArgs) -> keras.Model:
+    """Conv1D (5-word filters) and max-pooling by 4 before the LSTM: a quarter of the steps.
+
+    The LSTM reads backwards, so the trailing padding comes first and the text last."""
+    inp = _text_input()
+    x = vectorizer(args, max_tokens=20000, output_sequence_length=400)(inp)
+    x = layers.Embedding(20000, 64)(x)
+    x = layers.Dropout(0.25)(x)
+    x = layers.Conv1D(64, 5, activation="relu")(x)
+    x = layers.MaxPooling1D(4)(x)
+    x = layers.LSTM(64, go_backwards=True)(x)
+    out = layers.Dense(args.num_classes, activation="softmax", name="probs")(x)
+    return keras.Model(inp, out, name="imdb-conv-lstm")
+
+
+def imdb_sentiment(args: BuildArgs) -> keras.Model:
+    """The best for the CPU budget: TF-IDF over the 40,000 commonest words and bigrams, one
+    hidden layer with dropout (a bag of bigrams beats the LSTMs here at a fraction of the cost)."""
+    inp = _text_input()
+    x = vectorizer(args, max_tokens=40000, ngrams=2, output_mode="tf_idf")(inp)
+    x = layers.Dropout(0.5)(x)
+    x = layers.Dense(32, activation="relu")(x)
+    x = layers.Dropout(0.5)(x)
+    out = layers.Dense(args.num_classes, activation="softmax", name="probs")(x)
+    return keras.Model(inp, out, name="imdb-sentiment")
+
+
+# --- Penn Treebank language models -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LMConfig:
+    """Zaremba et al. 2014's settings (their "small" and "medium")."""
+
+    units: int
+    steps: int  # truncated BPTT length
+    dropout: float
+    init: float  # uniform init scale
+    decay: float
+    decay_after: int  # epochs at the full rate
+    layers: int = 2
+    clip: float = 5.0
+
+
+SMALL = LMConfig(units=200, steps=20, dropout=0.0, init=0.1, decay=0.5, decay_after=4)
+MEDIUM = LMConfig(units=650, steps=35, dropout=0.5, init=0.05, decay=0.8, decay_after=6)
+
+
+def lm_network(
+    name: str, cfg: LMConfig, vocab: tuple[str, ...], batch_size: int | None = None
+) -> keras.Model:
+    """Words in, next-word probabilities out. With ``batch_size`` it is the stateful training
+    twin: fixed batch and length, LSTM state carried across calls."""
+    stateful = batch_size is not None
+    init = keras.initializers.RandomUniform(-cfg.init, cfg.init)
+    inp = keras.Input(
+        shape=(cfg.steps if stateful else None,),
+        batch_size=batch_size,
+        dtype="string",
+        name="words",
+    )
+    x = layers.StringLookup(vocabulary=list(vocab), num_oov_indices=0, name="vocabulary")(inp)
+    x = layers.Embedding(len(vocab), cfg.units, embeddings_initializer=init, name="embedding")(x)
+    if cfg.dropout:
+        x = layers.Dropout(cfg.dropout)(x)
+    for i in range(cfg.layers):
+        x = layers.LSTM(
+            cfg.units,
+            return_sequences=True,
+            stateful=stateful,
+            kernel_initializer=init,
+            recurrent_initializer=init,
+            unit_forget_bias=False,
+            name=f"lstm_{i + 1}",
+        )(x)
+        if cfg.dropout:
+            x = layers.Dropout(cfg.dropout)(x)
+    out = layers.Dense(len(vocab), activation="softmax", kernel_initializer=init, name="probs")(x)
+    return keras.Model(inp, out, name=name)
+
+
+def lm_builder(name: str, cfg: LMConfig) -> Callable[[BuildArgs], keras.Model]:
+    def build(args: BuildArgs) -> keras.Model:
+        vocab = tuple(args.class_names) or tuple(f"w{i}" for i in range(args.num_classes))
+        return lm_network(name, cfg, vocab)
+
+    return build
+
+
+def lm_inputs(steps: int) -> Callable[[Dataset], Prepared]:
+    """Consecutive ``steps``-word windows: words (strings) in, next-word ids as targets."""
+
+    def prepare(data: Dataset) -> Prepared:
+        words = np.array(data.class_names, dtype=object)
+
+        def windows(x: np.ndarray, y: np.ndarray) -> tuple[tf.Tensor, np.ndarray]:
+            n = (len(x) // steps) * steps
+            if n == 0:
+                raise UsageError(f"malformed PTB corpus: a split has fewer than {steps} words")
+            xs = words[x[:n]].reshape(-1, steps)
+            return tf.constant(xs.tolist(), dtype=tf.string), y[:n].reshape(-1, steps)
+
+        parts = [windows(data.x_train, data.y_train)]
+        parts += [windows(data.x_val, data.y_val), windows(data.x_test, data.y_test)]
+        return Prepared(*(a for part in parts for a in part))  # type: ignore[arg-type]
+
+    return prepare
+
+
+def stream_of(x: tf.Tensor | np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The word stream behind consecutive windows: the words, and the ids that follow each."""
+    words = np.asarray(x).reshape(-1)
+    return words, np.asarray(y).reshape(-1)
+
+
+def batch_layout(
+    words: np.ndarray, targets: np.ndarray, batch: int, steps: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cut the stream into ``batch`` rows read in parallel; batch i is columns
+    [i*steps, (i+1)*steps) of every row, so row r of batch i+1 continues row r of batch i."""
+    per_row = len(words) // batch
+    n_batches = per_row // steps
+    if n_batches == 0:
+        raise UsageError(
+            f"corpus too small: {len(words)} words cannot fill one batch of {batch} x {steps}"
+        )
+
+    def lay(a: np.ndarray) -> np.ndarray:
+        rows = a[: batch * per_row].reshape(batch, per_row)[:, : n_batches * steps]
+        return rows.reshape(batch, n_batches, steps).transpose(1, 0, 2).reshape(-1, steps)
+
+    return lay(words), lay(targets)
+
+
+def reset_states(model: keras.Model) -> None:
+    for layer in model.layers:
+        if getattr(layer, "stateful", False):
+            layer.reset_state()
+
+
+def stateful_loss(model: keras.Model, x: np.ndarray, y: np.ndarray, batch: int) -> float:
+    """Mean cross-entropy per word over the whole stream, state carried across batches."""
+    reset_states(model)
+    loss = model.evaluate(tf.constant(x.tolist()), y, batch_size=batch, verbose=0, return_dict=True)
+    reset_states(model)
+    return float(loss["loss"])
+
+
+def perplexity(loss: float) -> float:
+    return float(math.exp(min(loss, 50.0)))
+
+
+def vocabulary_of(model: keras.Model) -> tuple[str, ...]:
+    return tuple(model.get_layer("vocabulary").get_vocabulary())
+
+
+def stateful_twin(model: keras.Model, cfg: LMConfig, batch: int, lr: float) -> keras.Model:
+    """A fixed-batch stateful copy of ``model`` (same weights), compiled for SGD on the
+    per-word mean loss: rate ``lr * steps`` and clip ``clip / steps`` give exactly Zaremba's
+    update, whose loss sums over the time steps."""
+    twin = lm_network(model.name, cfg, vocabulary_of(model), batch_size=batch)
+    twin.set_weights(model.get_weights())
+    twin.compile(
+        optimizer=keras.optimizers.SGD(lr * cfg.steps, global_clipnorm=cfg.clip / cfg.steps),
+        loss="sparse_categorical_crossentropy",
+    )
+    return twin
+
+
+class LMEpochs(keras.callbacks.Callback):
+    """Per epoch: reset the state, set the scheduled rate, then add perplexities and words/s
+    to the logs, evaluate valid and test with carried state, and checkpoint whole epochs."""
+
+    def __init__(
+        self,
+        twin: keras.Model,
+        cfg: LMConfig,
+        lr: float,
+        batch: int,
+        steps_per_epoch: int,
+        evals: dict[str, tuple[np.ndarray, np.ndarray]],
+        checkpoint: Checkpoint | None,
+    ) -> None:
+        super().__init__()
+        self.twin, self.cfg, self.lr, self.batch = twin, cfg, lr, batch
+        self.steps_per_epoch, self.evals, self.checkpoint = steps_per_epoch, evals, checkpoint
+        self.rate = Throughput("words/s", batch * cfg.steps, steps_per_epoch * batch * cfg.steps)
+        self.history: dict[str, list[float]] = {}
+
+    def scheduled_lr(self, epoch: int) -> float:
+        return self.lr * self.cfg.decay ** max(epoch + 1 - self.cfg.decay_after, 0)
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        reset_states(self.twin)
+        self.twin.optimizer.learning_rate.assign(self.scheduled_lr(epoch) * self.cfg.steps)
+        self.rate.on_epoch_begin(epoch)
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.rate.on_train_batch_end(batch, logs)
+        if logs is not None and "loss" in logs:
+            logs["perplexity"] = perplexity(float(logs["loss"]))
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs if logs is not None else {}
+        self.rate.on_epoch_end(epoch, logs)
+        if "loss" in logs:
+            logs["perplexity"] = perplexity(float(logs["loss"]))
+        for split, (x, y) in self.evals.items():
+            loss = stateful_loss(self.twin, x, y, self.batch)
+            logs[f"{split}_loss"] = loss
+            logs[f"{split}_perplexity"] = perplexity(loss)
+        logs["lr"] = self.scheduled_lr(epoch)
+        reset_states(self.twin)
+        whole = self.rate._batches >= self.steps_per_epoch
+        if whole:
+            for k, v in logs.items():
+                self.history.setdefault(k, []).append(float(v))
+            if self.checkpoint is not None:
+                self.checkpoint.save(self.twin, epoch + 1, self.history)
+
+
+@dataclass
+class Checkpoint:
+    """``<logdir>/resume/``: weights of the last whole epoch and the run's identity."""
+
+    folder: Path
+    identity: dict[str, Any]
+
+    @property
+    def weights(self) -> Path:
+        return self.folder / "last.weights.h5"
+
+    @property
+    def state(self) -> Path:
+        return self.folder / "state.json"
+
+    def load(self, twin: keras.Model) -> tuple[int, dict[str, list[float]]]:
+        """(epochs done, history so far); (0, {}) when there is nothing to resume."""
+        if not self.state.is_file():
+            return 0, {}
+        try:
+            state = json.loads(self.state.read_text())
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"corrupt checkpoint {self.state}: {exc}") from exc
+        if state.get("identity") != self.identity:
+            raise UsageError(
+                f"{self.folder} holds a checkpoint of another run ({state.get('identity')}); "
+                "use a new --logdir"
+            )
+        try:
+            twin.load_weights(self.weights)
+        except Exception as exc:  # h5py / Keras raise several types for a damaged file
+            raise UsageError(f"corrupt checkpoint {self.weights}: {exc}") from exc
+        return int(state["epochs_done"]), dict(state.get("history", {}))
+
+    def save(self, twin: keras.Model, epochs_done: int, history: dict[str, list[float]]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with atomic_path(self.weights, suffix=".weights.h5") as tmp:
+            twin.save_weights(tmp)
+        state = {"identity": self.identity, "epochs_done": epochs_done, "history": history}
+        atomic_write_text(self.state, json.dumps(state, indent=1) + "\n")
+
+
+def lm_fit(cfg: LMConfig) -> Callable[..., Any]:
+    """Train on the stateful twin with carried state; copy the weights back at the end."""
+
+    def fit(
+        model: keras.Model,
+        *,
+        x: Any,
+        y: np.ndarray,
+        batch_size: int,
+        epochs: int,
+        validation_data: tuple[Any, np.ndarray],
+        callbacks: list[keras.callbacks.Callback],
+        test_data: tuple[Any, np.ndarray] | None = None,
+        **kwargs: Any,
+    ) -> keras.callbacks.History:
+        lr = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+        twin = stateful_twin(model, cfg, batch_size, lr)
+        xb, yb = batch_layout(*stream_of(x, y), batch_size, cfg.steps)
+        evals = {"val": batch_layout(*stream_of(*validation_data), batch_size, cfg.steps)}
+        if test_data is not None:
+            evals["test"] = batch_layout(*stream_of(*test_data), batch_size, cfg.steps)
+        logdir = next((c.logdir for c in callbacks if isinstance(c, TensorBoardLogger)), None)
+        checkpoint = None
+        if logdir is not None:
+            identity = {"model": model.name, "batch_size": batch_size, "lr": lr, "epochs": epochs}
+            checkpoint = Checkpoint(Path(logdir) / "resume", identity)
+        done, history = checkpoint.load(twin) if checkpoint else (0, {})
+        if done:
+            print(f"resuming {model.name} after epoch {done} of {epochs}", file=sys.stderr)
+        steps_per_epoch = len(xb) // batch_size
+        lm_cb = LMEpochs(twin, cfg, lr, batch_size, steps_per_epoch, evals, checkpoint)
+        lm_cb.history = {k: list(v) for k, v in history.items()}
+        result = twin.fit(
+            tf.constant(xb.tolist()),
+            yb,
+            batch_size=batch_size,
+            epochs=epochs,
+            initial_epoch=min(done, epochs),
+            shuffle=False,
+            callbacks=[lm_cb, *callbacks],
+            verbose=0,
+        )
+        model.set_weights(twin.get_weights())
+        if done:  # the summary's history covers the whole run, resumed epochs included
+            keys = list(history) + [k for k in result.history if k not in history]
+            result.history = {
+                k: list(history.get(k, [])) + list(result.history.get(k, [])) for k in keys
+            }
+        return result
+
+    return fit
+
+
+def lm_report(cfg: LMConfig) -> Callable[..., dict[str, Any]]:
+    """Valid and test perplexity of the final weights, state carried across the stream."""
+
+    def evaluate(model: keras.Model, prep: Prepared, tb: Any, step: int, batch_size: int) -> dict:
+        twin = stateful_twin(model, cfg, batch_size, 1.0)
+        out: dict[str, Any] = {}
+        for split, x, y in (("valid", prep.x_val, prep.y_val), ("test", prep.x_test, prep.y_test)):
+            loss = stateful_loss(
+                twin, *batch_layout(*stream_of(x, y), batch_size, cfg.steps), batch_size
+            )
+            out[f"{split}_perplexity"] = perplexity(loss)
+        out["headline"] = (
+            f"test perplexity {out['test_perplexity']:.2f}, "
+            f"valid perplexity {out['valid_perplexity']:.2f}"
+        )
+        with tb.root.as_default():
+            tf.summary.text("perplexity", out["headline"], step=step)
+        tb.root.flush()
+        return out
+
+    return evaluate
+
+
+# --- registry --------------------------------------------------------------------------------
+
+for _spec in (
+    ModelSpec(
+        "mnist-lstm",
+        "mnist",
+        "LSTM 128 reading the 28 rows as time steps (2017: 96.1%)",
+        mnist_rnn("mnist-lstm", bidirectional=False),
+        epochs=12,
+        batch_size=100,
+        lr=0.002,
+        decay=0.05,
+    ),
+    ModelSpec(
+        "mnist-bilstm",
+        "mnist",
+        "bidirectional LSTM 2x128 over the rows",
+        mnist_rnn("mnist-bilstm", bidirectional=True),
+        epochs=12,
+        batch_size=100,
+        lr=0.002,
+        decay=0.05,
+    ),
+    ModelSpec(
+        "imdb-lstm-classic",
+        "imdb",
+        "2017 Keras net: 5,000 words, 500 tokens, embedding 32, LSTM 100 (2017: 86.79%)",
+        imdb_lstm_classic,
+        epochs=3,
+        batch_size=64,
+        lr=0.001,
+        prepare=text_inputs,
+        fit=fit_with_rate("reviews/s"),
+        kind="text-classifier",
+    ),
+    ModelSpec(
+        "imdb-conv-lstm",
+        "imdb",
+        "embedding 64, Conv1D 64x5, max-pool 4, LSTM 64 over 400 tokens",
+        imdb_conv_lstm,
+        epochs=3,
+        batch_size=64,
+        lr=0.001,
+        prepare=text_inputs,
+        fit=fit_with_rate("reviews/s"),
+        kind="text-classifier",
+    ),
+    ModelSpec(
+        "imdb-sentiment",
+        "imdb",
+        "TF-IDF over 40k words and bigrams, dense 32, dropout (IMDB best)",
+        imdb_sentiment,
+        epochs=6,
+        batch_size=64,
+        lr=0.001,
+        decay=0.1,
+        prepare=text_inputs,
+        fit=fit_with_rate("reviews/s"),
+        kind="text-classifier",
+    ),
+    ModelSpec(
+        "ptb-lm-small",
+        "ptb",
+        "Zaremba small: 2x200 LSTM, 20 steps, SGD 1.0 halved from epoch 5, clip 5 (114.5)",
+        lm_builder("ptb-lm-small", SMALL),
+        epochs=13,
+        batch_size=20,
+        lr=1.0,
+        metrics=(),
+        prepare=lm_inputs(SMALL.steps),
+        fit=lm_fit(SMALL),
+        kind="language-model",
+        evaluate=lm_report(SMALL),
+        fit_test_data=True,
+    ),
+    ModelSpec(
+        "ptb-lm-medium",
+        "ptb",
+        "Zaremba medium: 2x650 LSTM, 35 steps, dropout 0.5, lr x0.8 from epoch 7 (82.7)",
+        lm_builder("ptb-lm-medium", MEDIUM),
+        epochs=39,
+        batch_size=20,
+        lr=1.0,
+        metrics=(),
+        prepare=lm_inputs(MEDIUM.steps),
+        fit=lm_fit(MEDIUM),
+        kind="language-model",
+        evaluate=lm_report(MEDIUM),
+        fit_test_data=True,
+    ),
+):
+    register_model(_spec)
