@@ -108,6 +108,7 @@ class RunConfig:
     grad_clip: float = _opt(10.0, "DQN: global gradient-norm clip (0: off)", group="q-network", check=_non_negative)
     n_step: int = _opt(1, "DQN: n-step returns", group="q-network", check=_positive, metavar="N")
     num_envs: int = _opt(32, "DQN: environments stepped together (one batched forward pass acts for all)", group="q-network", check=_positive, metavar="N")
+    encoder: str | None = _opt(None, "DQN on image envs: autoencoder:PATH or mnist-cnn:PATH[@LAYER] (a frozen encoder saved by networks.train), or cnn (learn a convolutional Q-network end to end); default: the flattened pixels", group="q-network", metavar="SPEC")
     save_replay: bool = _opt(False, "DQN: include the replay buffer in checkpoints", group="q-network")
 
     # -- derived ---------------------------------------------------------------------------------
@@ -145,6 +146,8 @@ def validate(cfg: RunConfig) -> None:
         raise UsageError(f"--lr must be in (0, 1] for tabular Q-learning, got {cfg.lr}")
     if cfg.agent == "tabular" and cfg.lr_end is not None and not 0 < cfg.lr_end <= 1:
         raise UsageError(f"--lr-end must be in (0, 1], got {cfg.lr_end}")
+    if cfg.encoder is not None and cfg.agent != "dqn":
+        raise UsageError("--encoder needs a DQN: add --q-net")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -19,6 +19,7 @@ Speed comes from where the Python/TensorFlow boundary sits:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from agents.replay import ReplayBuffer
 from agents.rng import restore_rng, rng_state_json
 from agents.schedules import make_schedule
 from agents.tf_checkpoint import TFCheckpoint
+from envs.errors import UsageError
 
 #: Env steps whose updates one compiled call runs: a call costs ~0.5 ms however small the net,
 #: so updates are grouped to pay it once per this many env steps.
@@ -97,38 +99,86 @@ def env_identity(venv) -> str:
     return str(identity)
 
 
-def observation_encoder(space: spaces.Space):
-    """Map raw observations to float32 vectors: one-hot for Discrete, flattened for Box."""
+@dataclass(frozen=True)
+class Perception:
+    """How raw observations become the Q-network's input, and which Q-network reads them."""
+
+    input_shape: tuple[int, ...]
+    dtype: type  # what the replay buffer stores
+    encode: Callable[[np.ndarray], np.ndarray]  # raw batch -> network inputs
+    conv: bool  # an end-to-end convolutional Q-network (else an MLP on vectors)
+    tag: str  # recorded in checkpoints: resuming with another encoder is refused
+
+
+def make_perception(space: spaces.Space, venv=None, encoder=None) -> Perception:
+    """One-hot for Discrete states; for images: a frozen encoder's features, the raw image for an
+    end-to-end CNN (``encoder="cnn"``), or the flattened pixels scaled to [0, 1]."""
     if isinstance(space, spaces.Discrete):
+        if encoder is not None:
+            raise UsageError("--encoder is for image observations (frozenlake-pixels, frozenlake-digits)")
         eye = np.eye(int(space.n), dtype=np.float32)
-        return int(space.n), (lambda obs: eye[np.asarray(obs, dtype=np.int64)])
-    if isinstance(space, spaces.Box):
+        return Perception((int(space.n),), np.float32, lambda obs: eye[np.asarray(obs, dtype=np.int64)],
+                          False, "one-hot")
+    if not isinstance(space, spaces.Box):
+        raise UsageError(f"DQN needs Discrete or Box observations, got {space}")
+    if encoder is None:
         dim = int(np.prod(space.shape))
-        return dim, (lambda obs: np.asarray(obs, dtype=np.float32).reshape(len(obs), dim))
-    raise TypeError(f"DQN needs Discrete or Box observations, got {space}")
+        scale = np.float32(1 / 255) if space.dtype == np.uint8 else np.float32(1)
+        return Perception((dim,), np.float32,
+                          lambda obs: np.asarray(obs, dtype=np.float32).reshape(len(obs), dim) * scale,
+                          False, "flatten")
+    from perception.encoders import END_TO_END, batch_encoder, encoder_from_spec
+
+    loaded = encoder_from_spec(encoder) if isinstance(encoder, str) else encoder
+    if loaded is END_TO_END:
+        return Perception(tuple(space.shape), space.dtype.type, lambda obs: np.asarray(obs, dtype=space.dtype),
+                          True, "cnn")
+    features = batch_encoder(venv, loaded)
+    return Perception((features.feature_dim,), np.float32, lambda obs: np.asarray(features(np.asarray(obs))),
+                      False, f"encoder:{encoder if isinstance(encoder, str) else loaded.source}")
+
+
+def build_cnn(input_shape: tuple[int, ...], n_actions: int, hidden: tuple[int, ...], name: str) -> tf.keras.Model:
+    """A small convolutional Q-network for end-to-end learning from pixels (uint8 in)."""
+    inputs = tf.keras.Input(shape=input_shape, name="image")
+    x = tf.keras.layers.Rescaling(1 / 255)(inputs)
+    x = tf.keras.layers.Conv2D(16, 3, strides=2, activation="relu", padding="same")(x)
+    x = tf.keras.layers.Conv2D(32, 3, strides=2, activation="relu", padding="same")(x)
+    x = tf.keras.layers.Flatten()(x)
+    for i, units in enumerate(hidden):
+        x = tf.keras.layers.Dense(units, activation="relu", name=f"hidden_{i}")(x)
+    outputs = tf.keras.layers.Dense(n_actions, name="q_values")(x)
+    return tf.keras.Model(inputs, outputs, name=name)
 
 
 class DQNAgent:
     kind = "dqn"
 
-    def __init__(self, venv, config: DQNConfig, seed: int) -> None:
-        """``venv``: a Gymnasium vector env of ``config.num_envs`` copies with same-step autoreset."""
+    def __init__(self, venv, config: DQNConfig, seed: int, encoder=None) -> None:
+        """``venv``: a Gymnasium vector env of ``config.num_envs`` copies with same-step autoreset;
+        ``encoder``: for image observations, an ``--encoder`` spec or a loaded encoder."""
         self.config = config
         self.venv = venv
         space = venv.single_observation_space
-        self.obs_dim, self.encode = observation_encoder(space)
+        self.perception = make_perception(space, venv, encoder)
+        self.encode = self.perception.encode
+        self.input_shape = self.perception.input_shape
         self.n_actions = int(venv.single_action_space.n)
         self.n_states = int(space.n) if isinstance(space, spaces.Discrete) else None
         self.rng = np.random.default_rng(seed)
         self._seed = seed
         tf.keras.utils.set_random_seed(seed)
-        self.online = build_mlp(self.obs_dim, self.n_actions, config.hidden, "online")
-        self.target = build_mlp(self.obs_dim, self.n_actions, config.hidden, "target")
+        build = build_cnn if self.perception.conv else (lambda shape, *a: build_mlp(shape[0], *a))
+        self.online = build(self.input_shape, self.n_actions, config.hidden, "online")
+        self.target = build(self.input_shape, self.n_actions, config.hidden, "target")
         self.target.set_weights(self.online.get_weights())
         self.optimizer = tf.keras.optimizers.Adam(config.lr)
         self.optimizer.build(self.online.trainable_variables)
-        self.mirror = NumpyMLP(self.online.get_weights())
-        self.buffer = ReplayBuffer(config.buffer_size, (self.obs_dim,))
+        # A tiny MLP acts faster in numpy than through a TensorFlow call; a CNN acts in TensorFlow.
+        self.mirror = None if self.perception.conv else NumpyMLP(self.online.get_weights())
+        self._act_fn = (tf.function(lambda x: self.online(tf.cast(x, tf.float32), training=False))
+                        if self.perception.conv else None)
+        self.buffer = ReplayBuffer(config.buffer_size, self.input_shape, self.perception.dtype)
         self.lr = make_schedule(config.lr_schedule, config.lr, config.lr_end, config.lr_decay)
         self.epsilon = make_schedule(config.epsilon_schedule, config.epsilon_start, config.epsilon_end,
                                      config.epsilon_decay)
@@ -138,12 +188,12 @@ class DQNAgent:
         self._update_debt = 0.0
         self._last_target_copy = 0
         self._obs: np.ndarray | None = None
-        self._env_rng_state: str | None = None
+        self._env_rng_states: list[str] | None = None
         self._returns = np.zeros(config.num_envs)
         self._lengths = np.zeros(config.num_envs, dtype=np.int64)
         # Each env's last (up to n) steps, waiting to become n-step transitions.
         n, n_envs = config.n_step, config.num_envs
-        self._p_obs = np.zeros((n_envs, n, self.obs_dim), dtype=np.float32)
+        self._p_obs = np.zeros((n_envs, n, *self.input_shape), dtype=self.perception.dtype)
         self._p_act = np.zeros((n_envs, n), dtype=np.int32)
         self._p_rew = np.zeros((n_envs, n), dtype=np.float64)
         self._count = np.zeros(n_envs, dtype=np.int64)
@@ -163,6 +213,7 @@ class DQNAgent:
         q_means = tf.TensorArray(tf.float32, size=self.updates_per_call)
         q_maxes = tf.TensorArray(tf.float32, size=self.updates_per_call)
         td = tf.zeros([cfg.batch_size])
+        obs, next_obs = tf.cast(obs, tf.float32), tf.cast(next_obs, tf.float32)
         for i in tf.range(self.updates_per_call):
             next_q_target = self.target(next_obs[i], training=False)
             if cfg.double:
@@ -206,22 +257,30 @@ class DQNAgent:
             self._last_target_copy = self.env_steps
         self.optimizer.learning_rate = self.lr(self.env_steps)
         weights, stats, td = self._update_fn(*batch, tf.constant(copy))
-        self.mirror.set_weights([w.numpy() for w in weights])
+        if self.mirror is not None:
+            self.mirror.set_weights([w.numpy() for w in weights])
         self.last_td_errors = td.numpy()
         loss, q_mean, q_max = stats.numpy().tolist()
         return {"losses/td_loss": loss, "charts/q_mean": q_mean, "charts/q_max": q_max}
 
     # -- acting and collecting ----------------------------------------------------------------------
     def _reset_all(self) -> None:
-        if self._env_rng_state is None:  # a new run: seed once
+        if self._env_rng_states is None:  # a new run: seed once
             raw, _ = self.venv.reset(seed=self._seed)
-        else:  # a resumed run: fresh episodes, but the saved random stream goes on
+        else:  # a resumed run: fresh episodes, but the saved random streams go on
             raw, _ = self.venv.reset()
-            restore_rng(self.venv.np_random, self._env_rng_state)
+            for generator, state in zip(self._env_generators(), self._env_rng_states, strict=True):
+                restore_rng(generator, state)
         self._obs = self.encode(raw)
         self._count[:] = 0
         self._returns[:] = 0.0
         self._lengths[:] = 0
+
+    def _env_generators(self) -> list[np.random.Generator]:
+        """The batched env's one generator, or a Gymnasium SyncVectorEnv's one per sub-env."""
+        if hasattr(self.venv, "envs"):
+            return [env.unwrapped.np_random for env in self.venv.envs]
+        return [self.venv.np_random]
 
     def _collect(self, actions, rewards, next_obs, final_obs, terminated, done) -> tuple:
         """Append this step to each env's pending window and return the finished n-step
@@ -264,7 +323,7 @@ class DQNAgent:
         n_envs = cfg.num_envs
         while len(returns) < max_episodes and self.env_steps - steps_before < max_steps:
             eps = self.epsilon(self.env_steps)
-            actions = self.mirror(self._obs).argmax(axis=1)
+            actions = self._q(self._obs).argmax(axis=1)
             explore = self.rng.random(n_envs) < eps
             if explore.any():
                 actions = np.where(explore, self.rng.integers(0, self.n_actions, n_envs), actions)
@@ -304,13 +363,22 @@ class DQNAgent:
     def learning_rate(self) -> float:
         return float(self.lr(self.env_steps))
 
+    def _q(self, inputs: np.ndarray) -> np.ndarray:
+        if self.mirror is not None:
+            return self.mirror(inputs)
+        return self._act_fn(inputs).numpy()
+
     def q_values(self, observations) -> np.ndarray:
-        return self.mirror(self.encode(observations))
+        return self._q(self.encode(observations))
 
     def q_table(self) -> np.ndarray:
-        if self.n_states is None:
-            raise TypeError("q_table() needs a Discrete observation space")
-        return self.q_values(np.arange(self.n_states))
+        """Q-values of every state: its index for discrete envs, its clean image for image envs."""
+        if self.n_states is not None:
+            return self.q_values(np.arange(self.n_states))
+        base = self.venv.envs[0].unwrapped if hasattr(self.venv, "envs") else None
+        if base is None or not hasattr(base, "state_images"):
+            raise TypeError("q_table() needs a discrete env or one that renders its states")
+        return self.q_values(base.state_images())
 
     # -- TensorBoard extras ---------------------------------------------------------------------------------
     def write_summaries(self, step: int) -> None:
@@ -323,21 +391,23 @@ class DQNAgent:
     def trace_graph(self) -> tf.Graph:
         cfg = self.config
         k, b = self.updates_per_call, cfg.batch_size
-        spec = [tf.TensorSpec([k, b, self.obs_dim], tf.float32), tf.TensorSpec([k, b], tf.int32),
-                tf.TensorSpec([k, b], tf.float32), tf.TensorSpec([k, b, self.obs_dim], tf.float32),
+        obs = tf.TensorSpec([k, b, *self.input_shape], tf.as_dtype(self.perception.dtype))
+        spec = [obs, tf.TensorSpec([k, b], tf.int32),
+                tf.TensorSpec([k, b], tf.float32), obs,
                 tf.TensorSpec([k, b], tf.float32), tf.TensorSpec([], tf.bool)]
         return self._update_fn.get_concrete_function(*spec).graph
 
     # -- checkpoints -------------------------------------------------------------------------------------
     def _meta(self) -> dict:
         return {"agent_kind": self.kind, "env_identity": env_identity(self.venv),
-                "obs_dim": self.obs_dim, "n_actions": self.n_actions, "hidden": list(self.config.hidden)}
+                "input_shape": list(self.input_shape), "n_actions": self.n_actions,
+                "hidden": list(self.config.hidden), "perception": self.perception.tag}
 
     def save(self, directory: str | Path) -> Path:
         state = {"episodes": self.episodes, "env_steps": self.env_steps, "updates": self.updates,
                  "update_debt": self._update_debt, "last_target_copy": self._last_target_copy,
                  "rng": rng_state_json(self.rng),
-                 "env_rng": rng_state_json(self.venv.np_random)}
+                 "env_rngs": [rng_state_json(g) for g in self._env_generators()]}
         path = self._checkpoint.save(directory, meta=self._meta(), state=state)
         if self.config.save_replay:
             self.buffer.save(Path(directory) / "replay.npz")
@@ -349,8 +419,9 @@ class DQNAgent:
         self.updates, self._update_debt = int(state["updates"]), float(state["update_debt"])
         self._last_target_copy = int(state["last_target_copy"])
         restore_rng(self.rng, state["rng"])
-        self._env_rng_state = state["env_rng"]
-        self.mirror.set_weights(self.online.get_weights())
+        self._env_rng_states = state["env_rngs"]
+        if self.mirror is not None:
+            self.mirror.set_weights(self.online.get_weights())
         replay = Path(directory) / "replay.npz"
         if self.config.save_replay and replay.is_file():
             try:

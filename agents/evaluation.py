@@ -18,14 +18,16 @@ class Evaluation:
 
 
 def sample_policy(env, policy: np.ndarray, episodes: int, seed: int) -> tuple[float, float]:
-    """Success rate and mean return of a state -> action table over ``episodes`` seeded episodes."""
+    """Success rate and mean return of a state -> action table over ``episodes`` seeded episodes.
+    The table is indexed by the env's true state, so image envs are scored the same way."""
     actions = np.asarray(policy).tolist()
+    base = env.unwrapped
     total, successes = 0.0, 0
     for i in range(episodes):
-        state, _ = env.reset(seed=seed) if i == 0 else env.reset()
+        env.reset(seed=seed) if i == 0 else env.reset()
         episode_return = 0.0
         while True:
-            state, reward, terminated, truncated, _ = env.step(actions[state])
+            _, reward, terminated, truncated, _ = env.step(actions[base.state])
             episode_return += reward
             if terminated or truncated:
                 break

@@ -21,4 +21,4 @@ def make_qnet_agent(cfg: RunConfig, env, make_vector_env):
         epsilon_end=cfg.epsilon_end, epsilon_decay=cfg.epsilon_decay, epsilon_schedule=cfg.epsilon_schedule,
         save_replay=cfg.save_replay,
     )
-    return DQNAgent(make_vector_env(cfg.num_envs), dqn, cfg.seed)
+    return DQNAgent(make_vector_env(cfg.num_envs), dqn, cfg.seed, encoder=cfg.encoder)

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import gymnasium
 from rich.console import Console
 from rich.table import Table
 
@@ -120,6 +121,9 @@ def make_env(cfg: RunConfig):
 
 
 def make_agent(cfg: RunConfig, env):
+    if cfg.agent != "dqn" and not isinstance(env.observation_space, gymnasium.spaces.Discrete):
+        raise UsageError(f"{cfg.env} has image observations: train it with --q-net (a DQN), "
+                         f"not {AGENT_TITLES[cfg.agent]}")
     if cfg.agent == "tabular":
         from agents.tabular import TabularConfig, TabularQAgent
 
