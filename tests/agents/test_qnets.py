@@ -14,11 +14,11 @@ from envs.planner import greedy_success
 SMALL = dict(num_envs=4, batch_size=16, learning_starts=16, buffer_size=2_000, hidden=(16,))
 
 
-def dqn(map="4x4", slippery=True, max_episode_steps=None, seed=0, **overrides):
+def dqn(map="4x4", slippery=True, max_episode_steps=None, seed=0, encoder=None, **overrides):
     cfg = DQNConfig(**{**SMALL, **overrides})
     venv = envs.make_vector("frozenlake", cfg.num_envs, map=map, slippery=slippery,
                             max_episode_steps=max_episode_steps)
-    return DQNAgent(venv, cfg, seed)
+    return DQNAgent(venv, cfg, seed, encoder=encoder)
 
 
 def transitions(agent):
@@ -165,3 +165,31 @@ def test_classic_resume_is_exact(tmp_path):
     train(resumed, 300)
     np.testing.assert_array_equal(resumed.q_table(), full.q_table())
     assert resumed.env_steps == full.env_steps
+
+
+def test_dqn_on_pixels_with_a_frozen_encoder_and_end_to_end(tmp_path):
+    import keras
+
+    inputs = keras.Input((32, 32, 1))
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    x = keras.layers.Conv2D(4, 3, strides=2, activation="relu")(x)
+    features = keras.layers.Dense(8)(keras.layers.Flatten()(x))
+    path = tmp_path / "encoder.keras"
+    keras.Model(inputs, features).save(path)
+
+    for encoder, shape in ((f"autoencoder:{path}", (8,)), ("cnn", (32, 32, 1))):
+        cfg = DQNConfig(**{**SMALL, "num_envs": 2})
+        agent = DQNAgent(envs.make_vector("frozenlake-pixels", 2), cfg, 0, encoder=encoder)
+        assert agent.input_shape == shape
+        while agent.updates == 0:  # one compiled call covers 128 env steps
+            train(agent, agent.episodes + 10)
+        assert agent.updates > 0 and agent.q_table().shape == (16, 4)
+        if encoder == "cnn":
+            assert agent.buffer.obs.dtype == np.uint8  # images stay compact in replay
+
+
+def test_encoder_on_a_discrete_env_is_refused():
+    from envs.errors import UsageError
+
+    with pytest.raises(UsageError, match="--encoder is for image observations"):
+        dqn(encoder="cnn")
