@@ -25,6 +25,20 @@ from agents.config import build_config  # noqa: E402
 from envs.planner import greedy_success, plan  # noqa: E402
 
 
+def train_until(agent, env, target: float, check_every: int, max_episodes: int) -> dict:
+    """Train in chunks; every ``check_every`` env steps score the greedy policy exactly, and stop
+    when it reaches ``target`` (a success probability) or after ``max_episodes``."""
+    start, next_check = time.perf_counter(), check_every
+    while agent.episodes < max_episodes:
+        agent.train_chunk(min(100, max_episodes - agent.episodes))
+        if agent.env_steps >= next_check:
+            next_check = agent.env_steps + check_every
+            if greedy_success(env, agent.q_table()) >= target:
+                return {"seconds": round(time.perf_counter() - start, 2), "env_steps": agent.env_steps,
+                        "solved": True}
+    return {"seconds": None, "env_steps": None, "solved": False, "gave_up_after_steps": agent.env_steps}
+
+
 def time_to_solve(agent_kind: str, seed: int, threshold: float, check_every: int) -> dict:
     from agents.run import make_agent, make_env
 
@@ -33,16 +47,7 @@ def time_to_solve(agent_kind: str, seed: int, threshold: float, check_every: int
     env = make_env(cfg)
     target = threshold * plan(env).success_probability
     agent = make_agent(cfg, env)
-    start, next_check = time.perf_counter(), check_every
-    while agent.episodes < cfg.episodes:
-        agent.train_chunk(min(100, cfg.episodes - agent.episodes))
-        if agent.env_steps >= next_check:
-            next_check = agent.env_steps + check_every
-            if greedy_success(env, agent.q_table()) >= target:
-                return {"agent": agent_kind, "seed": seed, "seconds": round(time.perf_counter() - start, 2),
-                        "env_steps": agent.env_steps, "solved": True}
-    return {"agent": agent_kind, "seed": seed, "seconds": None, "env_steps": None, "solved": False,
-            "gave_up_after_steps": agent.env_steps}
+    return {"agent": agent_kind, "seed": seed, **train_until(agent, env, target, check_every, cfg.episodes)}
 
 
 def main() -> None:
