@@ -90,6 +90,12 @@ def predict(
     if top <= 0:
         raise UsageError(f"--top must be positive, got {top}")
     model = load_model(model_path)
+    if model.inputs and model.inputs[0].dtype == "string":  # text models (issue 5)
+        from networks.recurrent import classify_texts, is_text_classifier
+
+        if not is_text_classifier(model):
+            raise UsageError(f"model {model.name!r} is a language model: use networks.generate")
+        return classify_texts(model, images, top, class_names(model, model.outputs[0].shape[1]))
     height, width, channels, num_classes = image_spec(model)
     names = class_names(model, num_classes)
     batch = []
@@ -115,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Classify pictures with a model saved by networks.train.",
     )
     p.add_argument("model_path", help="a .keras file written by networks.train")
-    p.add_argument("images", nargs="+", help="PNG or JPEG files")
+    p.add_argument("images", nargs="+", help="PNG or JPEG files (for a sentiment model: sentences)")
     p.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
     p.add_argument(
         "--invert",
@@ -134,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(results, indent=2))
         return 0
     for res in results:
-        print(res["image"])
+        print(res.get("image", res.get("text")))
         for entry in res["top"]:
             print(f"  {entry['class']:<10} {entry['probability']:7.2%}")
     return 0

@@ -108,10 +108,10 @@ def mnist_rnn(
 
 
 def text_inputs(data: Dataset) -> Prepared:
-    """Review strings as (N, 1) ``tf.string`` tensors (Keras rejects numpy object arrays)."""
+    """Review strings as (N,) ``tf.string`` tensors (Keras rejects numpy object arrays)."""
 
     def conv(x: np.ndarray) -> tf.Tensor:
-        return tf.constant([str(t) for t in x], dtype=tf.string)[:, None]
+        return tf.constant([str(t) for t in x], dtype=tf.string)
 
     return Prepared(
         conv(data.x_train),  # type: ignore[arg-type]
@@ -133,7 +133,7 @@ def vectorizer(args: BuildArgs, **kwargs: Any) -> layers.TextVectorization:
 
 
 def _text_input() -> keras.KerasTensor:
-    return keras.Input(shape=(1,), dtype="string", name="review")
+    return keras.Input(shape=(), dtype="string", name="review")
 
 
 def imdb_lstm_classic(args: BuildArgs) -> keras.Model:
@@ -435,7 +435,8 @@ def lm_fit(cfg: LMConfig) -> Callable[..., Any]:
         logdir = next((c.logdir for c in callbacks if isinstance(c, TensorBoardLogger)), None)
         checkpoint = None
         if logdir is not None:
-            identity = {"model": model.name, "batch_size": batch_size, "lr": lr, "epochs": epochs}
+            # --epochs may grow on resume (train longer); the rest must match.
+            identity = {"model": model.name, "batch_size": batch_size, "lr": lr}
             checkpoint = Checkpoint(Path(logdir) / "resume", identity)
         done, history = checkpoint.load(twin) if checkpoint else (0, {})
         if done:
@@ -579,3 +580,29 @@ for _spec in (
     ),
 ):
     register_model(_spec)
+
+
+# --- prediction on raw text ------------------------------------------------------------------
+
+
+def is_text_classifier(model: keras.Model) -> bool:
+    """A string input and one (batch, classes) output: the IMDB models."""
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        return False
+    return model.inputs[0].dtype == "string" and len(model.outputs[0].shape) == 2
+
+
+def classify_texts(
+    model: keras.Model, texts: list[str], top: int, names: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """Top classes for each raw text; the vocabulary inside the model does the tokenising."""
+    cleaned = [text.clean_review(t).strip() for t in texts]
+    if not cleaned or any(not t for t in cleaned):
+        raise UsageError("empty text to predict")
+    probs = np.asarray(model.predict(tf.constant(cleaned), verbose=0))
+    results = []
+    for raw, p in zip(texts, probs, strict=True):
+        order = np.argsort(p)[::-1][: min(top, len(p))]
+        top_classes = [{"class": names[i], "probability": float(p[i])} for i in order]
+        results.append({"text": raw, "top": top_classes})
+    return results

@@ -1,0 +1,111 @@
+"""``python -m networks.generate MODEL_PATH --prompt "..." --temperature T``: sample text from a
+language model saved by ``networks.train`` (``ptb-lm-small``, ``ptb-lm-medium``).
+
+The vocabulary lives inside the model (its ``StringLookup``), so nothing else is needed. The
+prompt is lowercased and split on spaces like the PTB text; words outside the vocabulary become
+``<unk>``. Each next word is drawn from the model's distribution sharpened (T < 1) or flattened
+(T > 1) by the temperature; the same ``--seed`` gives the same text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from envs.errors import OneLineArgumentParser, UsageError, run_main
+from networks.predict import load_model
+from networks.text import EOS
+
+UNK = "<unk>"
+MAX_CONTEXT = 200  # words fed back each step; far beyond what the LSTM state remembers
+
+
+def language_model_vocabulary(model: keras.Model) -> tuple[str, ...]:
+    """The model's vocabulary, or a UsageError when it is not a word language model."""
+    try:
+        vocab = tuple(model.get_layer("vocabulary").get_vocabulary())
+    except ValueError:
+        vocab = ()
+    out = tuple(model.outputs[0].shape) if len(model.outputs) == 1 else ()
+    if not vocab or len(out) != 3 or out[-1] != len(vocab):
+        raise UsageError(
+            f"model {model.name!r} is not a language model (see networks.train --list)"
+        )
+    return vocab
+
+
+def sample_next(probs: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
+    """Draw an index from ``probs ** (1 / temperature)``, renormalised, in log space."""
+    logits = np.log(np.maximum(probs.astype(np.float64), 1e-30)) / temperature
+    logits -= logits.max()
+    p = np.exp(logits)
+    return int(rng.choice(len(p), p=p / p.sum()))
+
+
+def generate(
+    model: keras.Model, prompt: str, words: int, temperature: float, seed: int = 0
+) -> tuple[list[str], list[str]]:
+    """(prompt tokens as fed, generated words)."""
+    if not temperature > 0:
+        raise UsageError(f"--temperature must be positive, got {temperature:g}")
+    if words <= 0:
+        raise UsageError(f"--words must be positive, got {words}")
+    vocab = language_model_vocabulary(model)
+    known = set(vocab)
+    tokens = [w if w in known else UNK for w in prompt.lower().split()]
+    if UNK not in known:
+        tokens = [w for w in tokens if w != UNK]
+    context = [EOS, *tokens] if EOS in known else tokens or [vocab[0]]
+    rng = np.random.default_rng(seed)
+    out: list[str] = []
+    for _ in range(words):
+        probs = model(tf.constant([context[-MAX_CONTEXT:]]), training=False)
+        nxt = vocab[sample_next(np.asarray(probs)[0, -1], temperature, rng)]
+        out.append(nxt)
+        context.append(nxt)
+    return tokens, out
+
+
+def as_text(words: list[str]) -> str:
+    """PTB tokens as lines: ``<eos>`` ends a sentence."""
+    return " ".join(words).replace(f" {EOS} ", "\n").replace(EOS, "\n").strip()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = OneLineArgumentParser(
+        prog="python -m networks.generate",
+        description="Sample text from a language model saved by networks.train.",
+    )
+    p.add_argument("model_path", help="a .keras file written by networks.train (ptb-lm-*)")
+    p.add_argument("--prompt", default="", help="words to start from (default: a new sentence)")
+    p.add_argument("--temperature", type=float, default=1.0, help="> 0; lower is safer (default 1)")
+    p.add_argument("--words", type=int, default=30, help="how many words to generate (default 30)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not args.temperature > 0:  # before loading the model: fail fast
+        raise UsageError(f"--temperature must be positive, got {args.temperature:g}")
+    if not args.model_path.endswith(".keras"):
+        raise UsageError(
+            f"unknown model {args.model_path!r}: give a .keras file from networks.train"
+        )
+    model = load_model(args.model_path)
+    tokens, words = generate(model, args.prompt, args.words, args.temperature, args.seed)
+    replaced = sorted(
+        {w for w in args.prompt.lower().split()} - set(language_model_vocabulary(model))
+    )
+    if replaced:
+        print(f"not in the vocabulary, read as {UNK}: {' '.join(replaced)}", file=sys.stderr)
+    print(as_text([*tokens, *words]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))
