@@ -8,6 +8,7 @@ model atomically and prints a closing summary. ``--list`` shows the models.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -25,6 +26,12 @@ import tensorflow as tf
 from envs.atomic import atomic_path, atomic_write_text
 from envs.errors import EXIT_INTERRUPTED, OneLineArgumentParser, UsageError, run_main
 from networks.datasets import Dataset, load_dataset
+from networks.devices import (
+    DeviceConfig,
+    add_device_arguments,
+    configure_devices,
+    scale_batch_size,
+)
 from networks.models import MODELS, BuildArgs, ModelSpec, get_model_spec
 from networks.progress import EpochTimer, GracefulStop, make_progress
 from networks.tblog import TensorBoardLogger
@@ -142,9 +149,16 @@ class RunCallbacks:
 
 
 def train(
-    config: TrainConfig, *, data: Dataset | None = None, stream: TextIO | None = None
+    config: TrainConfig,
+    *,
+    data: Dataset | None = None,
+    stream: TextIO | None = None,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> dict[str, Any]:
-    """Run one training job end to end and return its summary (also written as JSON)."""
+    """Run one training job end to end and return its summary (also written as JSON).
+
+    Under a ``strategy`` the model is built in its scope and ``--batch-size`` is per replica:
+    the global batch is scaled by the replica count, so the same command uses every device."""
     spec, cfg = resolve(config)
     assert cfg.epochs and cfg.batch_size and cfg.lr and cfg.logdir and cfg.save
     stream = stream or sys.stderr
@@ -155,7 +169,8 @@ def train(
     build_args = BuildArgs(
         tuple(prep.x_train.shape[1:]), data.num_classes, prep.x_train, data.class_names
     )
-    model = spec.make(build_args, cfg.lr, steps)
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model = spec.make(build_args, cfg.lr, steps)
     config_dict = full_config(spec, cfg, data, model.count_params())
 
     cbs = RunCallbacks.make(cfg.logdir, cfg.progress, stream)
@@ -164,7 +179,7 @@ def train(
     fit_kwargs = dict(
         x=prep.x_train,
         y=prep.y_train,
-        batch_size=cfg.batch_size,
+        batch_size=scale_batch_size(cfg.batch_size, strategy) if strategy else cfg.batch_size,
         epochs=cfg.epochs,
         validation_data=(prep.x_val, prep.y_val),
         callbacks=cbs.all(),
@@ -284,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="denoising autoencoder: Gaussian std (pixels in [0, 1]) or masked fraction",
     )
+    add_device_arguments(p)
     return p
 
 
@@ -294,6 +310,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.model:
         raise UsageError("a model name is required (see --list)")
+    devices = DeviceConfig.from_args(args)
+    if devices.strategy == "multiworker":
+        raise UsageError(
+            "networks.train cannot use --strategy multiworker yet (Keras 3 fit fails under it, "
+            "keras-team/keras#20585); use --strategy mirrored on one machine"
+        )
+    strategy = configure_devices(devices)  # before any tensor exists
     config = TrainConfig(
         model=args.model,
         epochs=args.epochs,
@@ -309,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         noise_level=args.noise_level,
     )
     try:
-        summary = train(config)
+        summary = train(config, strategy=strategy)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
