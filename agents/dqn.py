@@ -110,9 +110,28 @@ class Perception:
     tag: str  # recorded in checkpoints: resuming with another encoder is refused
 
 
+def _state_images(venv) -> np.ndarray | None:
+    """The clean image of every state, where the env can draw them (the project's image envs)."""
+    envs_ = getattr(venv, "envs", None)
+    base = envs_[0].unwrapped if envs_ else None
+    return base.state_images() if base is not None and hasattr(base, "state_images") else None
+
+
+def _centred(encode: Callable[[np.ndarray], np.ndarray], venv) -> Callable[[np.ndarray], np.ndarray]:
+    """Subtract the mean input over the env's states. Lake images share almost every pixel, and
+    an MLP fed them raw fits the average target for all states (measured: no learning in 100k
+    steps on the deterministic lake); centred, it learns as fast as from one-hot states."""
+    images = _state_images(venv)
+    if images is None:
+        return encode
+    mean = encode(images).mean(axis=0).astype(np.float32)
+    return lambda obs: encode(obs) - mean
+
+
 def make_perception(space: spaces.Space, venv=None, encoder=None) -> Perception:
     """One-hot for Discrete states; for images: a frozen encoder's features, the raw image for an
-    end-to-end CNN (``encoder="cnn"``), or the flattened pixels scaled to [0, 1]."""
+    end-to-end CNN (``encoder="cnn"``), or the flattened pixels scaled to [0, 1]; vectors made
+    from images are centred on the env's mean state."""
     if isinstance(space, spaces.Discrete):
         if encoder is not None:
             raise UsageError("--encoder is for image observations (frozenlake-pixels, frozenlake-digits)")
@@ -124,9 +143,8 @@ def make_perception(space: spaces.Space, venv=None, encoder=None) -> Perception:
     if encoder is None:
         dim = int(np.prod(space.shape))
         scale = np.float32(1 / 255) if space.dtype == np.uint8 else np.float32(1)
-        return Perception((dim,), np.float32,
-                          lambda obs: np.asarray(obs, dtype=np.float32).reshape(len(obs), dim) * scale,
-                          False, "flatten")
+        flat = lambda obs: np.asarray(obs, dtype=np.float32).reshape(len(obs), dim) * scale  # noqa: E731
+        return Perception((dim,), np.float32, _centred(flat, venv), False, "flatten")
     from perception.encoders import END_TO_END, batch_encoder, encoder_from_spec
 
     loaded = encoder_from_spec(encoder) if isinstance(encoder, str) else encoder
@@ -134,8 +152,9 @@ def make_perception(space: spaces.Space, venv=None, encoder=None) -> Perception:
         return Perception(tuple(space.shape), space.dtype.type, lambda obs: np.asarray(obs, dtype=space.dtype),
                           True, "cnn")
     features = batch_encoder(venv, loaded)
-    return Perception((features.feature_dim,), np.float32, lambda obs: np.asarray(features(np.asarray(obs))),
-                      False, f"encoder:{encoder if isinstance(encoder, str) else loaded.source}")
+    encode = _centred(lambda obs: np.asarray(features(np.asarray(obs))), venv)
+    return Perception((features.feature_dim,), np.float32, encode, False,
+                      f"encoder:{encoder if isinstance(encoder, str) else loaded.source}")
 
 
 def build_cnn(input_shape: tuple[int, ...], n_actions: int, hidden: tuple[int, ...], name: str) -> tf.keras.Model:
@@ -375,10 +394,10 @@ class DQNAgent:
         """Q-values of every state: its index for discrete envs, its clean image for image envs."""
         if self.n_states is not None:
             return self.q_values(np.arange(self.n_states))
-        base = self.venv.envs[0].unwrapped if hasattr(self.venv, "envs") else None
-        if base is None or not hasattr(base, "state_images"):
+        images = _state_images(self.venv)
+        if images is None:
             raise TypeError("q_table() needs a discrete env or one that renders its states")
-        return self.q_values(base.state_images())
+        return self.q_values(images)
 
     # -- TensorBoard extras ---------------------------------------------------------------------------------
     def write_summaries(self, step: int) -> None:

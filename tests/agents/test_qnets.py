@@ -193,3 +193,12 @@ def test_encoder_on_a_discrete_env_is_refused():
 
     with pytest.raises(UsageError, match="--encoder is for image observations"):
         dqn(encoder="cnn")
+
+
+def test_dqn_learns_the_deterministic_lake_from_pixels():
+    # Raw lake images share almost every pixel; without centring the MLP never separates states.
+    cfg = DQNConfig(**{**SMALL, "hidden": (64,), "epsilon_decay": 3000, "lr_decay": 0, "lr_end": 1e-3,
+                       "train_every": 4})
+    agent = DQNAgent(envs.make_vector("frozenlake-pixels", cfg.num_envs, slippery=False), cfg, 1)
+    train(agent, 700)
+    assert greedy_success(envs.make("frozenlake-pixels", slippery=False), agent.q_table()) == 1.0
