@@ -5,8 +5,9 @@
         [--mnist-dir ../shared/data/mnist] [--seeds 0,1,2]
 
 (a) frozenlake-pixels seen through the frozen pretrained autoencoder encoder, (b) the same
-images through an end-to-end CNN Q-network, (c) one-hot states (the upper bound), and
-(d) frozenlake-digits read through the frozen MNIST classifier. Encoders come from
+images through an end-to-end CNN Q-network, (c) one-hot states (the upper bound), the
+flattened pixels (centred) as a reference, and (d) frozenlake-digits read through the frozen
+MNIST classifier. Encoders come from
 ``python -m networks.train`` (``--save``); a variant whose encoder is not given is skipped.
 """
 
@@ -62,7 +63,8 @@ def main() -> None:
     tf.config.threading.set_intra_op_parallelism_threads(1)  # as agents.run does
     tf.config.threading.set_inter_op_parallelism_threads(1)
 
-    variants = [("onehot", "frozenlake", None, {}), ("pixels_cnn", "frozenlake-pixels", "cnn", {})]
+    variants = [("onehot", "frozenlake", None, {}), ("pixels_flat", "frozenlake-pixels", None, {}),
+                ("pixels_cnn", "frozenlake-pixels", "cnn", {})]
     if args.autoencoder:
         variants.insert(0, ("pixels_autoencoder", "frozenlake-pixels", f"autoencoder:{args.autoencoder}", {}))
     if args.mnist_cnn:
