@@ -22,6 +22,7 @@ import numpy as np
 
 from envs.errors import UsageError
 from networks.download import download
+from networks.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -83,24 +84,10 @@ class DatasetSpec:
         return " or ".join(" + ".join(layout.files) for layout in self.layouts)
 
 
-DATASETS: dict[str, DatasetSpec] = {}
-
-
-def register_dataset(spec: DatasetSpec) -> DatasetSpec:
-    """Add a dataset to the registry (later issues add IMDB, PTB, ... the same way)."""
-    if spec.name in DATASETS:
-        raise ValueError(f"dataset {spec.name!r} is already registered")
-    DATASETS[spec.name] = spec
-    return spec
-
-
-def get_dataset_spec(name: str) -> DatasetSpec:
-    try:
-        return DATASETS[name]
-    except KeyError:
-        raise UsageError(
-            f"unknown dataset {name!r} (known: {', '.join(sorted(DATASETS))})"
-        ) from None
+DATASETS: Registry[DatasetSpec] = Registry("dataset", sort_known=True)
+#: Add a dataset (later issues add IMDB, PTB, ... the same way); look one up by name.
+register_dataset = DATASETS.register
+get_dataset_spec = DATASETS.lookup
 
 
 def cache_dir(name: str = "") -> Path:

@@ -16,8 +16,8 @@ import keras
 import numpy as np
 from keras import layers, regularizers
 
-from envs.errors import UsageError
 from networks.datasets import Dataset
+from networks.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -124,24 +124,10 @@ class ModelSpec:
         return model
 
 
-MODELS: dict[str, ModelSpec] = {}
-
-
-def register_model(spec: ModelSpec) -> ModelSpec:
-    """Add a model to the registry (issue 5's autoencoders and LSTMs register the same way)."""
-    if spec.name in MODELS:
-        raise ValueError(f"model {spec.name!r} is already registered")
-    MODELS[spec.name] = spec
-    return spec
-
-
-def get_model_spec(name: str) -> ModelSpec:
-    try:
-        return MODELS[name]
-    except KeyError:
-        raise UsageError(
-            f"unknown model {name!r} (known: {', '.join(MODELS)}; see --list)"
-        ) from None
+MODELS: Registry[ModelSpec] = Registry("model", hint="; see --list")
+#: Add a model (issue 5's autoencoders and LSTMs register the same way); look one up by name.
+register_model = MODELS.register
+get_model_spec = MODELS.lookup
 
 
 # --- builders --------------------------------------------------------------------------------
