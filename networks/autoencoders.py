@@ -1,8 +1,9 @@
-"""Autoencoders on MNIST: dense (784-256-128 and back), denoising and convolutional.
+"""Autoencoders on MNIST: dense (784-256-128 and back), denoising and convolutional; and one on
+FrozenLake renders (``lake-autoencoder``, the ``lake`` dataset) for the pixels agent.
 
 Each model is ``decoder(encoder(image))`` with ``encoder`` a standalone Keras model (layer name
 ``"encoder"``): ``networks.train`` saves it beside the full model as ``<stem>.encoder.keras`` so
-the perception layer can load it alone as a featurizer (0..255 pixels in, a 128-vector out).
+the perception layer can load it alone as a featurizer (0..255 pixels in, a 128-vector out; 32 for the lake).
 Targets are the clean pixels in [0, 1]; the summary reports test MSE and PSNR, and for the
 denoiser also the PSNR of its corrupted input, so the gain is visible.
 
@@ -87,7 +88,7 @@ def denoising_inputs(noise: str, level: float) -> Callable[[Dataset], Prepared]:
 def _join(name: str, inp: keras.KerasTensor, code: keras.KerasTensor, decode: Any) -> keras.Model:
     """Encoder and decoder as sub-models, so the encoder can be saved and loaded alone."""
     encoder = keras.Model(inp, code, name="encoder")
-    code_in = keras.Input((CODE_SIZE,), name="code")
+    code_in = keras.Input(code.shape[1:], name="code")
     decoder = keras.Model(code_in, decode(code_in), name="decoder")
     outer = keras.Input(inp.shape[1:], name="image")
     return keras.Model(outer, decoder(encoder(outer)), name=name)
@@ -112,8 +113,8 @@ def dense_autoencoder(name: str) -> Callable[[BuildArgs], keras.Model]:
     return build
 
 
-def conv_autoencoder(name: str) -> Callable[[BuildArgs], keras.Model]:
-    """Two strided convolutions 16-32 to a 128 code, transposed convolutions back.
+def conv_autoencoder(name: str, code_size: int = CODE_SIZE) -> Callable[[BuildArgs], keras.Model]:
+    """Two strided convolutions 16-32 to a ``code_size`` code, transposed convolutions back.
 
     Sized (about 2.5M multiply-adds per image) so an epoch of 55k images takes a minute or two
     on two CPU cores.
@@ -125,7 +126,7 @@ def conv_autoencoder(name: str) -> Callable[[BuildArgs], keras.Model]:
         x = layers.Rescaling(1.0 / 255.0)(inp)
         x = layers.Conv2D(16, 3, strides=2, padding="same", activation="relu")(x)
         x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(x)
-        code = layers.Dense(CODE_SIZE, activation="relu", name="code")(layers.Flatten()(x))
+        code = layers.Dense(code_size, activation="relu", name="code")(layers.Flatten()(x))
 
         def decode(z: keras.KerasTensor) -> keras.KerasTensor:
             y = layers.Dense((h // 4) * (w // 4) * 32, activation="relu")(z)
@@ -291,6 +292,21 @@ for _spec in (
         batch_size=128,
         lr=0.002,
         decay=0.05,
+        loss="mean_squared_error",
+        metrics=(),
+        prepare=reconstruction_inputs,
+        kind="autoencoder",
+        evaluate=reconstruction_report(False),
+        companions=encoder_of,
+    ),
+    ModelSpec(
+        "lake-autoencoder",
+        "lake",
+        "conv autoencoder of FrozenLake images to a 32 code: the pixels agent's featurizer",
+        conv_autoencoder("lake-autoencoder", code_size=32),
+        epochs=4,
+        batch_size=128,
+        lr=0.002,
         loss="mean_squared_error",
         metrics=(),
         prepare=reconstruction_inputs,

@@ -202,3 +202,22 @@ def test_dqn_learns_the_deterministic_lake_from_pixels():
     agent = DQNAgent(envs.make_vector("frozenlake-pixels", cfg.num_envs, slippery=False), cfg, 1)
     train(agent, 700)
     assert greedy_success(envs.make("frozenlake-pixels", slippery=False), agent.q_table()) == 1.0
+
+
+def test_lake_autoencoder_trained_by_networks_is_a_featurizer_for_the_pixels_agent(tmp_path, monkeypatch):
+    # The path a user takes: networks.train lake-autoencoder, then --encoder autoencoder:PATH.
+    from networks import datasets
+    from networks.train import TrainConfig
+    from networks.train import train as train_network
+
+    monkeypatch.setattr(datasets, "LAKE_MAPS", {"train": 40, "val": 2, "test": 2})
+    summary = train_network(TrainConfig(model="lake-autoencoder", epochs=4, batch_size=32, logdir=str(tmp_path / "ae"),
+                                        progress=False))
+    assert summary["history"]["loss"][-1] < summary["history"]["loss"][0]
+    cfg = DQNConfig(**{**SMALL, "hidden": (64,), "epsilon_decay": 3000, "lr_decay": 0, "lr_end": 1e-3,
+                       "train_every": 4})
+    venv = envs.make_vector("frozenlake-pixels", cfg.num_envs, slippery=False)
+    agent = DQNAgent(venv, cfg, 1, encoder=f"autoencoder:{summary['saved_encoder']}")
+    assert agent.input_shape == (32,)
+    train(agent, 700)
+    assert greedy_success(envs.make("frozenlake-pixels", slippery=False), agent.q_table()) == 1.0

@@ -204,3 +204,19 @@ def test_safe_extract_unpacks_plain_files(tmp_path):
 def test_pattern_fixture_is_class_dependent():
     x, y = pattern_images(20, 28, 10, 0)
     assert x[y == 3].mean(axis=0)[2, 23] > 200 > x[y == 0].mean(axis=0)[2, 23]
+
+
+def test_lake_is_made_by_code_the_same_every_time(tmp_path, monkeypatch):
+    from envs.pixels import FrozenLakePixelsEnv
+
+    monkeypatch.setattr(datasets, "LAKE_MAPS", {"train": 3, "val": 2, "test": 2})
+    data = load_dataset("lake", tmp_path)  # no files anywhere: the images are drawn
+    assert data.x_train.shape == (48, 32, 32, 1) and data.x_val.shape == (32, 32, 32, 1)
+    assert data.x_train.dtype == np.uint8 and data.num_classes == 16
+    # The standard lake comes first, one image per state, labelled with the agent's cell.
+    np.testing.assert_array_equal(data.x_train[:16], FrozenLakePixelsEnv().state_images())
+    np.testing.assert_array_equal(data.y_train, np.tile(np.arange(16), 3))
+    np.testing.assert_array_equal(load_dataset("lake").x_test, data.x_test)
+    # Validation and test lakes are other maps than the training ones.
+    lakes = {split: [x.tobytes() for x in getattr(data, f"x_{split}")[::16]] for split in ("train", "val", "test")}
+    assert not set(lakes["train"]) & (set(lakes["val"]) | set(lakes["test"]))
