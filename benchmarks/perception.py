@@ -1,7 +1,9 @@
 """Learning curves through different eyes: env steps until the DQN's greedy policy reaches
 0.95 x optimum on 4x4 slippery.
 
-    python benchmarks/perception.py --json --autoencoder ae.encoder.keras --mnist-cnn mnist-cnn.keras \\
+    python -m networks.train lake-autoencoder --save lake-ae.keras
+    python -m networks.train mnist-cnn --data-dir ../shared/data/mnist --save mnist-cnn.keras
+    python benchmarks/perception.py --json --autoencoder lake-ae.encoder.keras --mnist-cnn mnist-cnn.keras \\
         [--mnist-dir ../shared/data/mnist] [--seeds 0,1,2]
 
 (a) frozenlake-pixels seen through the frozen pretrained autoencoder encoder, (b) the same

@@ -50,7 +50,8 @@ KINDS = {
     "cnn": "no pretrained encoder: the agent learns a convolutional Q-network end to end",
 }
 TRAIN_HINT = {
-    "autoencoder": "train one with `python -m networks.train conv-autoencoder` and give the encoder it saves",
+    "autoencoder": "train one with `python -m networks.train lake-autoencoder --save lake-ae.keras` "
+                   "and give the encoder it saves (lake-ae.encoder.keras)",
     "mnist-cnn": "train one with `python -m networks.train mnist-cnn --save PATH`",
     "classifier": "train one with `python -m networks.train mnist-cnn --save PATH`",
 }

@@ -97,7 +97,7 @@ def test_file_errors_name_the_problem_and_the_fix(models, tmp_path):
     (tmp_path / "junk.keras").write_bytes(b"not a zip")
     (tmp_path / "model.h5").write_bytes(b"")
     cases = [
-        (f"autoencoder:{tmp_path}/none.keras", "not found: train one with `python -m networks.train conv-autoencoder`"),
+        (f"autoencoder:{tmp_path}/none.keras", "not found: train one with `python -m networks.train lake-autoencoder"),
         (f"mnist-cnn:{tmp_path}/none.keras", f"--save {tmp_path}/none.keras`, or fix the path"),
         (f"autoencoder:{tmp_path}/junk.keras", "corrupt"),
         (f"autoencoder:{tmp_path}/model.h5", "not a .keras file"),
