@@ -23,6 +23,7 @@ sys.path.insert(0, str(_HERE.parent))
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -109,9 +110,9 @@ def bench_model(
         ),
         data=data,
     )
+    headline = summary.get("headline") or f"test accuracy {summary['test_accuracy']:.2%}"
     print(
-        f"{name}: test accuracy {summary['test_accuracy']:.2%} after {summary['epochs']} epochs;"
-        " now timing the overhead",
+        f"{name}: {headline} after {summary['epochs']} epochs; now timing the overhead",
         file=sys.stderr,
         flush=True,
     )
@@ -121,7 +122,10 @@ def bench_model(
         "model": name,
         "dataset": spec.dataset,
         "epochs": summary["epochs"],
-        "test_accuracy": summary["test_accuracy"],
+        "headline": headline,
+        # Autoencoders and language models have no accuracy: their figures are these.
+        **{k: summary[k] for k in HEADLINE_FIGURES if k in summary},
+        "test_accuracy": summary["test_accuracy"] if math.isfinite(summary["test_accuracy"]) else None,
         "test_loss": summary["test_loss"],
         "train_seconds": summary["train_seconds"],
         "seconds_per_epoch": round(steady_seconds(summary["epoch_seconds"]), 3),
@@ -135,13 +139,13 @@ def bench_model(
     }
 
 
+HEADLINE_FIGURES = ("test_mse", "test_psnr", "input_psnr", "psnr_gain", "valid_perplexity",
+                    "test_perplexity")
+
+
 def describe(r: dict[str, Any]) -> str:
     """One human line per model."""
-    acc = (
-        f"test accuracy {r['test_accuracy']:.2%}, {r['seconds_per_epoch']:.2f}s/epoch; "
-        if "test_accuracy" in r
-        else ""
-    )
+    acc = f"{r['headline']}, {r['seconds_per_epoch']:.2f}s/epoch; " if "headline" in r else ""
     return (
         f"{r['model']}: {acc}paired {r['paired_seconds_per_epoch']:.2f}s vs plain fit "
         f"{r['plain_fit_seconds_per_epoch']:.2f}s per epoch (ratio {r['overhead_ratio']:.3f})"
