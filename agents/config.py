@@ -72,6 +72,7 @@ class RunConfig:
     slippery: bool = _opt(True, "moves slip sideways with probability 2/3 (Gymnasium's is_slippery)")
     max_episode_steps: int | None = _opt(None, "step limit of an episode (default: 100 for 4x4, 200 for 8x8, as Gymnasium)", check=_positive, metavar="N")
     map_seed: int | None = _opt(None, "seed of a random:N map (default: --seed)", metavar="N")
+    data_dir: str | None = _opt(None, "frozenlake-digits: folder with MNIST's files (mnist.npz); default: $DLTF_MNIST_DIR, then the cache", metavar="DIR")
     agent: str = _opt("tabular", "tabular Q-learning; --q-net picks a TensorFlow Q-network instead", choices=AGENTS, flag="--agent")
     episodes: int | None = _opt(None, "training episodes (default: the recipe's for this agent and map)", check=_positive, metavar="N")
     seed: int = _opt(0, "seed of everything random: same seed, same machine, same numbers", metavar="N")

@@ -101,6 +101,8 @@ def resolve_config(argv: list[str] | None) -> tuple[RunConfig, DeviceConfig]:
     file_values = read_toml(config_path) if config_path else {}
     cfg = build_config(args, file_values)
     cfg.env = env_name
+    if cfg.data_dir is not None and env_name != "frozenlake-digits":
+        raise UsageError(f"--data-dir is for frozenlake-digits (its MNIST files); {env_name} needs no data")
     if not cfg.resume:
         return cfg, devices
     logdir = Path(cfg.logdir) if cfg.logdir else find_latest_run(cfg)
@@ -112,8 +114,9 @@ def resolve_config(argv: list[str] | None) -> tuple[RunConfig, DeviceConfig]:
 
 
 def env_options(cfg: RunConfig) -> dict:
-    return {"map": cfg.map, "slippery": cfg.slippery, "max_episode_steps": cfg.max_episode_steps,
-            "map_seed": cfg.seed if cfg.map_seed is None else cfg.map_seed}
+    options = {"map": cfg.map, "slippery": cfg.slippery, "max_episode_steps": cfg.max_episode_steps,
+               "map_seed": cfg.seed if cfg.map_seed is None else cfg.map_seed}
+    return {**options, "data_dir": cfg.data_dir} if cfg.data_dir is not None else options
 
 
 def make_env(cfg: RunConfig):

@@ -100,10 +100,16 @@ def test_resume_continues_steps_and_curves(tmp_path, capsys):
         (["frozenlake", "--lr", "1.5"], "--lr must be in (0, 1]"),
         (["frozenlake", "--episodes", "ten"], "invalid int value"),
         (["frozenlake", "--q-net", "resnet"], "invalid choice: 'resnet'"),
+        (["frozenlake", "--data-dir", "mnist"], "--data-dir is for frozenlake-digits"),
+        (["frozenlake-digits", "--q-net", "--data-dir", "nowhere"], "mnist data not found: expected mnist.npz"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    for var in ("DLTF_MNIST_DIR", "DLTF_DATA_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("DLTF_OFFLINE", "1")
+    monkeypatch.setenv("DLTF_CACHE_DIR", str(tmp_path / "cache"))
     code, out, err = cli(argv, capsys)
     assert code == 2
     assert len(err.strip().splitlines()) == 1, err
@@ -217,3 +223,18 @@ def test_q_net_flags_out_of_range(flag, value, message, capsys, tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     code, _, err = cli(["frozenlake", "--q-net", flag, value], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
+
+
+def test_digits_read_mnist_from_data_dir(tmp_path, capsys, monkeypatch):
+    from tests.networks.conftest import write_mnist_npz
+
+    monkeypatch.setenv("DLTF_OFFLINE", "1")
+    write_mnist_npz(tmp_path / "mnist", n_train=100, n_test=40)
+    summary = tmp_path / "summary.json"
+    code, _, err = cli(["frozenlake-digits", "--q-net", "--episodes", "20", "--eval-episodes", "5",
+                        "--data-dir", str(tmp_path / "mnist"), "--logdir", str(tmp_path / "run"),
+                        "--summary-json", str(summary), "--no-dashboard"], capsys)
+    assert code == 0, err
+    data = json.loads(summary.read_text())
+    assert data["env"] == "frozenlake-digits" and data["episodes"] >= 20
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["data_dir"] == str(tmp_path / "mnist")
