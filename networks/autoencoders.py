@@ -230,26 +230,33 @@ def image_batch01(x: np.ndarray) -> np.ndarray:
     return (np.clip(x, 0.0, 1.0) * 255).astype(np.uint8)
 
 
+def autoencoder_spec(
+    name: str, dataset: str, description: str, build: Callable[[BuildArgs], keras.Model], *,
+    epochs: int, decay: float | None = 0.05, **overrides: Any,
+) -> ModelSpec:
+    """What every autoencoder shares: Adam 0.002 on batches of 128, pixel MSE, the
+    reconstruction report, and the encoder saved beside the model."""
+    fields: dict[str, Any] = dict(
+        batch_size=128, lr=0.002, decay=decay, loss="mean_squared_error", metrics=(),
+        prepare=reconstruction_inputs, kind="autoencoder", evaluate=reconstruction_report(False),
+        companions=encoder_of,
+    )
+    return ModelSpec(name, dataset, description, build, epochs=epochs, **{**fields, **overrides})
+
+
 def denoising_spec(noise: str = DEFAULT_NOISE, level: float = DEFAULT_LEVEL) -> ModelSpec:
     """The denoiser for one corruption; ``--noise``/``--noise-level`` rebuild it via options."""
     label = f"{noise} {level:g}"
-    return ModelSpec(
+    return autoencoder_spec(
         "denoising-autoencoder",
         "mnist",
         f"convolutional denoising autoencoder, noise on the fly ({label}; --noise, --noise-level)",
         conv_autoencoder("denoising-autoencoder"),
         epochs=12,
-        batch_size=128,
-        lr=0.002,
-        decay=0.05,
-        loss="mean_squared_error",
-        metrics=(),
         prepare=denoising_inputs(noise, level),
         fit=denoising_fit(noise, level),
-        kind="autoencoder",
         evaluate=reconstruction_report(True, label),
         with_options=denoising_options,
-        companions=encoder_of,
     )
 
 
@@ -266,53 +273,28 @@ def denoising_options(options: dict[str, Any]) -> ModelSpec:
 
 
 for _spec in (
-    ModelSpec(
+    autoencoder_spec(
         "autoencoder",
         "mnist",
         "dense autoencoder 784-256-128-256-784 (encoder saved alone as a featurizer)",
         dense_autoencoder("autoencoder"),
         epochs=20,
-        batch_size=128,
-        lr=0.002,
-        decay=0.05,
-        loss="mean_squared_error",
-        metrics=(),
-        prepare=reconstruction_inputs,
-        kind="autoencoder",
-        evaluate=reconstruction_report(False),
-        companions=encoder_of,
     ),
     denoising_spec(),
-    ModelSpec(
+    autoencoder_spec(
         "conv-autoencoder",
         "mnist",
         "convolutional autoencoder 16-32 conv to a 128 code, transposed convs back",
         conv_autoencoder("conv-autoencoder"),
         epochs=12,
-        batch_size=128,
-        lr=0.002,
-        decay=0.05,
-        loss="mean_squared_error",
-        metrics=(),
-        prepare=reconstruction_inputs,
-        kind="autoencoder",
-        evaluate=reconstruction_report(False),
-        companions=encoder_of,
     ),
-    ModelSpec(
+    autoencoder_spec(
         "lake-autoencoder",
         "lake",
         "conv autoencoder of FrozenLake images to a 32 code: the pixels agent's featurizer",
         conv_autoencoder("lake-autoencoder", code_size=32),
         epochs=4,
-        batch_size=128,
-        lr=0.002,
-        loss="mean_squared_error",
-        metrics=(),
-        prepare=reconstruction_inputs,
-        kind="autoencoder",
-        evaluate=reconstruction_report(False),
-        companions=encoder_of,
+        decay=None,
     ),
 ):
     register_model(_spec)
