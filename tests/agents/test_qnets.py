@@ -221,3 +221,22 @@ def test_lake_autoencoder_trained_by_networks_is_a_featurizer_for_the_pixels_age
     assert agent.input_shape == (32,)
     train(agent, 700)
     assert greedy_success(envs.make("frozenlake-pixels", slippery=False), agent.q_table()) == 1.0
+
+
+def test_encoder_features_are_centred_and_scaled_like_one_hot_states(tmp_path):
+    import keras
+
+    from agents.dqn import make_perception
+
+    inputs = keras.Input((32, 32, 1))
+    features = keras.layers.Dense(8, kernel_initializer=keras.initializers.RandomUniform(0, 5, seed=0))(
+        keras.layers.Flatten()(inputs))  # codes in the thousands: far from one-hot's scale
+    path = tmp_path / "encoder.keras"
+    keras.Model(inputs, features).save(path)
+    venv = envs.make_vector("frozenlake-pixels", 2)
+    perception = make_perception(venv.single_observation_space, venv, f"autoencoder:{path}")
+    states = perception.encode(venv.envs[0].unwrapped.state_images())
+    scale = np.abs(keras.Model(inputs, features).predict(venv.envs[0].unwrapped.state_images(), verbose=0)).max()
+    assert scale > 100
+    np.testing.assert_allclose(states.mean(axis=0), 0.0, atol=1e-4)
+    assert np.sqrt((states ** 2).sum(axis=1).mean()) == pytest.approx(1.0, rel=1e-4)
