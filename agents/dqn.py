@@ -126,7 +126,8 @@ def _centred(encode: Callable[[np.ndarray], np.ndarray], venv, *, unit_scale: bo
     ``unit_scale`` also divides by the states' RMS distance from that mean, as one-hot states
     have: an encoder's code has whatever scale its training left (the lake autoencoder's is
     1.6), and scaled, the DQN reached 0.95 x optimum in 14k / 8k / 29k env steps instead of
-    34k / 10k / 35k (seeds 0-2). Flattened pixels stay unscaled: scaling slowed them down."""
+    34k / 10k / 35k (seeds 0-2). Class probabilities already have one-hot's scale, and flattened
+    pixels stay unscaled too: scaling slowed them down (and cost digits seed 0 its final policy)."""
     images = _state_images(venv)
     if images is None:
         return encode
@@ -142,7 +143,7 @@ def _centred(encode: Callable[[np.ndarray], np.ndarray], venv, *, unit_scale: bo
 def make_perception(space: spaces.Space, venv=None, encoder=None) -> Perception:
     """One-hot for Discrete states; for images: a frozen encoder's features, the raw image for an
     end-to-end CNN (``encoder="cnn"``), or the flattened pixels scaled to [0, 1]; vectors made
-    from images are centred on the env's mean state, an encoder's also scaled to unit RMS."""
+    from images are centred on the env's mean state, a code or hidden layer also scaled to unit RMS."""
     if isinstance(space, spaces.Discrete):
         if encoder is not None:
             raise UsageError("--encoder is for image observations (frozenlake-pixels, frozenlake-digits)")
@@ -163,7 +164,8 @@ def make_perception(space: spaces.Space, venv=None, encoder=None) -> Perception:
         return Perception(tuple(space.shape), space.dtype.type, lambda obs: np.asarray(obs, dtype=space.dtype),
                           True, "cnn")
     features = batch_encoder(venv, loaded)
-    encode = _centred(lambda obs: np.asarray(features(np.asarray(obs))), venv, unit_scale=True)
+    encode = _centred(lambda obs: np.asarray(features(np.asarray(obs))), venv,
+                      unit_scale=not loaded.probabilities)
     return Perception((features.feature_dim,), np.float32, encode, False,
                       f"encoder:{encoder if isinstance(encoder, str) else loaded.source}")
 

@@ -122,6 +122,9 @@ class Encoder:
     input_range: Literal["unit", "byte"]
     trainable: bool = False
     source: str = "encoder"
+    # The features are a classifier's class probabilities (bounded, near one-hot), not a code
+    # or a hidden layer of arbitrary scale.
+    probabilities: bool = False
 
     @property
     def input_shape(self) -> tuple[int | None, ...]:
@@ -188,7 +191,8 @@ def load_encoder(
         input_range = "byte" if _starts_with_rescaling(model) else "unit"
     elif input_range not in ("unit", "byte"):
         raise UsageError(f"input_range must be auto, unit or byte, got {input_range!r}")
-    return Encoder(model, input_range, bool(trainable), str(path))
+    probabilities = kind in ("mnist-cnn", "classifier") and layer is None
+    return Encoder(model, input_range, bool(trainable), str(path), probabilities)
 
 
 def encoder_from_spec(spec: str | EncoderSpec, *, trainable: bool = False) -> Encoder | EndToEnd:

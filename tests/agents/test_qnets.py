@@ -240,3 +240,8 @@ def test_encoder_features_are_centred_and_scaled_like_one_hot_states(tmp_path):
     assert scale > 100
     np.testing.assert_allclose(states.mean(axis=0), 0.0, atol=1e-4)
     assert np.sqrt((states ** 2).sum(axis=1).mean()) == pytest.approx(1.0, rel=1e-4)
+    # A classifier's probabilities already have one-hot's scale: centred only.
+    as_classifier = make_perception(venv.single_observation_space, venv, f"classifier:{path}")
+    raw = as_classifier.encode(venv.envs[0].unwrapped.state_images())
+    np.testing.assert_allclose(raw.mean(axis=0), 0.0, atol=1e-2 * scale)
+    assert np.sqrt((raw ** 2).sum(axis=1).mean()) > 10
