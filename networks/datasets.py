@@ -355,7 +355,7 @@ LAKE_CLASSES = tuple(f"row {r} col {c}" for r in range(4) for c in range(4))
 def make_lake(maps: dict[str, int] | None = None) -> Dataset:
     """Every state's image of many solvable 4x4 lakes, as ``frozenlake-pixels`` draws them by
     default (32x32 grey); the label is the agent's cell. Train starts with the standard map; all
-    maps are distinct, so validation and test lakes are unseen. Made in a second or two, the same
+    maps are distinct, so validation and test lakes are unseen. Made in about 4 s, the same
     every time: what an autoencoder learns here is how the env looks, so it can serve as a
     featurizer for agents (``python -m networks.train lake-autoencoder``)."""
     from envs.maps import parse_map, random_map
