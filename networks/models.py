@@ -200,6 +200,8 @@ def emotion_cnn(args: BuildArgs) -> keras.Model:
     """Four conv blocks 32-64-128-256 with batch norm, dropout and flip/shift/zoom augmentation.
 
     Sized (about 33M multiply-adds per face) so a default run fits an hour on two CPU cores.
+    Dropout is light: with 0.1-0.25 per block and 0.4 before the head, 18 epochs ended with
+    training accuracy equal to validation accuracy (61%), i.e. the net underfit.
     """
     inp, x = _inputs("emotion-cnn", args)
     x = layers.RandomFlip("horizontal")(x)
@@ -210,12 +212,12 @@ def emotion_cnn(args: BuildArgs) -> keras.Model:
         x = layers.BatchNormalization()(x)
         x = layers.Activation("relu")(x)
         x = layers.MaxPooling2D(2)(x)
-        x = layers.Dropout(0.1 + 0.05 * i)(x)
+        x = layers.Dropout(0.05 * (i + 1))(x)
     x = layers.Flatten()(x)
-    x = layers.Dense(256, use_bias=False)(x)
+    x = layers.Dense(512, use_bias=False)(x)
     x = layers.BatchNormalization()(x)
     x = layers.Activation("relu")(x)
-    x = layers.Dropout(0.4)(x)
+    x = layers.Dropout(0.3)(x)
     out = layers.Dense(args.num_classes, activation="softmax", name="probs")(x)
     return keras.Model(inp, out, name="emotion-cnn")
 
@@ -285,7 +287,7 @@ for _spec in (
         "fer2013",
         "VGG-style conv net, batch norm, augmentation (FER2013 best)",
         emotion_cnn,
-        epochs=18,
+        epochs=22,
         batch_size=64,
         lr=0.002,
         decay=0.02,
