@@ -577,6 +577,9 @@ for _spec in (
         epochs=3,
         batch_size=64,
         lr=0.001,
+        # 2017's constant rate overfit in the third epoch here (validation loss 0.33 -> 0.36);
+        # annealing it to a tenth lets that epoch refine instead.
+        decay=0.1,
         prepare=text_inputs,
         fit=fit_with_rate("reviews/s"),
         kind="text-classifier",

@@ -11,10 +11,12 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from envs.errors import UsageError, run_main
 from networks import predict
 from networks.datasets import load_dataset
+from networks.recurrent import KeepLast
 from networks.text import EOS, clean_review
 from networks.train import TrainConfig, train
 from tests.networks.textdata import write_imdb_dir, write_imdb_tar, write_ptb
@@ -101,6 +103,19 @@ def test_missing_ptb_file_names_what_is_expected(tmp_path):
     (write_ptb(tmp_path) / "ptb.valid.txt").unlink()
     with pytest.raises(UsageError, match="ptb data not found: expected ptb.train.txt"):
         load_dataset("ptb", tmp_path)
+
+
+def test_keep_last_keeps_a_long_reviews_ending_and_loads_in_safe_mode(tmp_path):
+    """Like 2017's pad_sequences: a long review keeps its last tokens, a short one is padded."""
+    inp = keras.Input(shape=(), dtype="string")
+    ids = keras.layers.TextVectorization(vocabulary=["a", "b", "c", "d"])(inp)
+    model = keras.Model(inp, KeepLast(3)(ids))
+    reviews = tf.constant(["a b c d a", "d", ""])  # ids: 0 padding, 1 unknown, a=2 ... d=5
+    expected = [[4, 5, 2], [5, 0, 0], [0, 0, 0]]
+    assert np.asarray(model(reviews)).tolist() == expected
+    model.save(tmp_path / "keep.keras")
+    again = keras.models.load_model(tmp_path / "keep.keras", safe_mode=True)
+    assert np.asarray(again(reviews)).tolist() == expected
 
 
 @pytest.fixture(scope="module")
