@@ -1,10 +1,11 @@
 """Recurrent models: MNIST rows as a sequence, IMDB sentiment from raw text, and the Penn
 Treebank word language models of Zaremba et al. (2014).
 
-Everything a saved model needs to run on raw input lives inside it, with built-in Keras layers
-(and one registered layer, ``KeepLast``) that load in safe mode: the IMDB models start with a ``TextVectorization`` adapted on the
-training reviews, the language models with a ``StringLookup`` holding the 10,000-word
-vocabulary, so ``networks.predict`` takes a sentence and ``networks.generate`` a prompt.
+Everything a saved model needs to run on raw input lives inside it, in layers that load in safe
+mode (Keras' own, and the registered ``KeepLast``): the IMDB models start with a
+``TextVectorization`` adapted on the training reviews, the language models with a
+``StringLookup`` holding the 10,000-word vocabulary, so ``networks.predict`` takes a sentence
+and ``networks.generate`` a prompt.
 
 The language models train with truncated backpropagation through time on ``batch_size``
 parallel streams, the LSTM state carried from one batch to the next (a stateful twin of the
