@@ -332,18 +332,13 @@ def stateful_loss(model: keras.Model, x: np.ndarray, y: np.ndarray, batch: int) 
     return float(loss["loss"])
 
 
-def stream_loss(
-    model: keras.Model, cfg: LMConfig, x: Any, y: np.ndarray, window: int = 400
-) -> float:
-    """Mean cross-entropy per word with the split read as one stream, every word predicted from
+def stream_losses(
+    model: keras.Model, cfg: LMConfig, splits: list[tuple[Any, np.ndarray]], window: int = 400
+) -> list[float]:
+    """Mean cross-entropy per word of each split read as one stream, every word predicted from
     all the text before it: the protocol of Zaremba et al.'s and TensorFlow's tutorial test
     figures. (The per-epoch figures read ``batch_size`` rows, each starting from a zero state.)
-    Long non-unrolled windows of one row keep it fast."""
-    words, targets = stream_of(x, y)
-    n = len(words)
-    pad = (-n) % window  # the tail window is padded after its last word: causal, never counted
-    words = np.concatenate([words, np.repeat(words[:1], pad)])
-    targets = np.concatenate([targets, np.zeros(pad, dtype=targets.dtype)])
+    Long non-unrolled windows of one row keep it fast; one reader serves every split."""
     reader = lm_network(model.name, cfg, vocabulary_of(model), batch_size=1, steps=window)
     reader.set_weights(model.get_weights())
 
@@ -352,11 +347,28 @@ def stream_loss(
         p = tf.gather(reader(xw, training=False), yw, batch_dims=2)
         return tf.math.log(tf.clip_by_value(p, keras.config.epsilon(), 1.0))
 
-    total = 0.0
-    for i in range(0, len(words), window):
-        lp = log_probs(tf.constant([words[i : i + window].tolist()]), targets[None, i : i + window])
-        total += float(tf.reduce_sum(lp[0, : min(window, n - i)]))
-    return -total / n
+    losses = []
+    for x, y in splits:
+        words, targets = stream_of(x, y)
+        n = len(words)
+        pad = (-n) % window  # the tail window is padded after its last word: causal, not counted
+        words = np.concatenate([words, np.repeat(words[:1], pad)])
+        targets = np.concatenate([targets, np.zeros(pad, dtype=targets.dtype)])
+        reset_states(reader)
+        total = 0.0
+        for i in range(0, len(words), window):
+            xw = tf.constant([words[i : i + window].tolist()])
+            lp = log_probs(xw, targets[None, i : i + window])
+            total += float(tf.reduce_sum(lp[0, : min(window, n - i)]))
+        losses.append(-total / n)
+    return losses
+
+
+def stream_loss(
+    model: keras.Model, cfg: LMConfig, x: Any, y: np.ndarray, window: int = 400
+) -> float:
+    """``stream_losses`` of one split."""
+    return stream_losses(model, cfg, [(x, y)], window)[0]
 
 
 def perplexity(loss: float) -> float:
@@ -532,9 +544,9 @@ def lm_report(cfg: LMConfig) -> Callable[..., dict[str, Any]]:
     """Valid and test perplexity of the final weights, each split read as one stream."""
 
     def evaluate(model: keras.Model, prep: Prepared, tb: Any, step: int, batch_size: int) -> dict:
-        out: dict[str, Any] = {}
-        for split, x, y in (("valid", prep.x_val, prep.y_val), ("test", prep.x_test, prep.y_test)):
-            out[f"{split}_perplexity"] = perplexity(stream_loss(model, cfg, x, y))
+        splits = [(prep.x_val, prep.y_val), (prep.x_test, prep.y_test)]
+        valid, test = (perplexity(loss) for loss in stream_losses(model, cfg, splits))
+        out: dict[str, Any] = {"valid_perplexity": valid, "test_perplexity": test}
         out["headline"] = (
             f"test perplexity {out['test_perplexity']:.2f}, "
             f"valid perplexity {out['valid_perplexity']:.2f}"
