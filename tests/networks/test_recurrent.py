@@ -70,10 +70,12 @@ def test_stream_loss_reads_the_split_as_one_sequence():
     assert cold != pytest.approx(-np.mean(np.log(probs[np.arange(20, 37), targets[20:]])))
 
 
-def test_zaremba_schedule():
+def test_rate_schedule():
     cb = LMEpochs.__new__(LMEpochs)
-    cb.lr, cb.cfg = 1.0, SMALL
-    assert [cb.scheduled_lr(e) for e in range(7)] == [1, 1, 1, 1, 0.5, 0.25, 0.125]
+    cb.lr, cb.cfg = 1.0, LMConfig(units=200, steps=20, dropout=0.0, init=0.1, decay=0.5, decay_after=4)
+    assert [cb.scheduled_lr(e) for e in range(7)] == [1, 1, 1, 1, 0.5, 0.25, 0.125]  # Zaremba's
+    cb.cfg = SMALL
+    assert [cb.scheduled_lr(e) for e in range(6)] == [1, 1, 1, 1, 0.25, 0.0625]
 
 
 @pytest.fixture(scope="module")
