@@ -3,6 +3,7 @@ corpus, per-epoch perplexities, resume without losing the schedule, and generati
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -72,7 +73,7 @@ def test_stream_loss_reads_the_split_as_one_sequence():
 
 def test_rate_schedule():
     cb = LMEpochs.__new__(LMEpochs)
-    cb.lr, cb.cfg = 1.0, LMConfig(units=200, steps=20, dropout=0.0, init=0.1, decay=0.5, decay_after=4)
+    cb.lr, cb.cfg = 1.0, dataclasses.replace(SMALL, decay=0.5)
     assert [cb.scheduled_lr(e) for e in range(7)] == [1, 1, 1, 1, 0.5, 0.25, 0.125]  # Zaremba's
     cb.cfg = SMALL
     assert [cb.scheduled_lr(e) for e in range(6)] == [1, 1, 1, 1, 0.25, 0.0625]
