@@ -16,14 +16,22 @@ class EvalCallback(Callback):
     planner, and over ``episodes`` seeded episodes. Results go to ``run.metrics['eval/...']``."""
 
     def __init__(self, env, every: int, episodes: int, seed: int, optimum: float) -> None:
-        self.env, self.every, self.episodes, self.seed, self.optimum = env, every, episodes, seed, optimum
+        self.env, self.every, self.episodes, self.seed, self.optimum = (
+            env,
+            every,
+            episodes,
+            seed,
+            optimum,
+        )
         self._next = 0
         self.last = None
 
     def _evaluate(self, run: TrainingRun, episodes: int) -> None:
         self.last = evaluate(run.agent, self.env, episodes, self.seed)
         run.metrics["eval/exact_success_rate"] = self.last.exact_success_rate
-        run.metrics["eval/optimality_ratio"] = self.last.exact_success_rate / self.optimum if self.optimum else 0.0
+        run.metrics["eval/optimality_ratio"] = (
+            self.last.exact_success_rate / self.optimum if self.optimum else 0.0
+        )
         if episodes:
             run.metrics["eval/success_rate"] = self.last.sampled_success_rate
             run.metrics["eval/mean_return"] = self.last.mean_return
@@ -45,8 +53,15 @@ class TensorBoardCallback(Callback):
     """Scalars under ``charts/``, ``losses/`` and ``eval/`` against the env-step counter, the run
     config as text and as hparams. A resumed run appends to the same folder, so curves go on."""
 
-    def __init__(self, logdir: Path, config: dict, hparams: dict, every_episodes: int | None = None) -> None:
-        self.logdir, self.config, self.hparams, self.every = Path(logdir), config, hparams, every_episodes
+    def __init__(
+        self, logdir: Path, config: dict, hparams: dict, every_episodes: int | None = None
+    ) -> None:
+        self.logdir, self.config, self.hparams, self.every = (
+            Path(logdir),
+            config,
+            hparams,
+            every_episodes,
+        )
         self._writer = None
         self._last_logged = -1
         self._writes = 0
@@ -61,8 +76,12 @@ class TensorBoardCallback(Callback):
         if self.every is None:  # about 500 points a curve: plenty to read, cheap to write
             self.every = max(100, run.total_episodes // 500)
         with self._writer.as_default(step=run.env_steps):
-            tf.summary.text("config", "```json\n" + json.dumps(self.config, indent=2, sort_keys=True) + "\n```")
-            hp.hparams({k: v for k, v in self.hparams.items() if isinstance(v, (bool, int, float, str))})
+            tf.summary.text(
+                "config", "```json\n" + json.dumps(self.config, indent=2, sort_keys=True) + "\n```"
+            )
+            hp.hparams(
+                {k: v for k, v in self.hparams.items() if isinstance(v, (bool, int, float, str))}
+            )
             if hasattr(run.agent, "trace_graph"):  # the compiled update, for the Graphs tab
                 tf.summary.graph(run.agent.trace_graph())
 
@@ -70,8 +89,13 @@ class TensorBoardCallback(Callback):
         tf = self._tf
         lengths = np.asarray(run.recent_lengths)
         with self._writer.as_default(step=run.env_steps):
-            tf.summary.scalar("charts/episodic_return", float(np.mean(run.recent_returns)) if run.recent_returns else 0.0)
-            tf.summary.scalar("charts/episodic_length", float(lengths.mean()) if lengths.size else 0.0)
+            tf.summary.scalar(
+                "charts/episodic_return",
+                float(np.mean(run.recent_returns)) if run.recent_returns else 0.0,
+            )
+            tf.summary.scalar(
+                "charts/episodic_length", float(lengths.mean()) if lengths.size else 0.0
+            )
             tf.summary.scalar("charts/success_rate", run.success_rate)
             tf.summary.scalar("charts/epsilon", run.agent.exploration_rate)
             tf.summary.scalar("charts/learning_rate", run.agent.learning_rate)

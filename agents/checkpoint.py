@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from envs.atomic import atomic_path
-from envs.errors import UsageError
+from common.atomic import atomic_path
+from common.errors import UsageError
 
 FORMAT_VERSION = 1
 TABULAR_FILE = "checkpoint.npz"
@@ -22,7 +22,9 @@ class CheckpointError(UsageError):
     """A checkpoint that cannot be read or does not belong to this run."""
 
 
-def save_npz(path: Path, arrays: dict[str, np.ndarray], *, env_identity: str, agent_kind: str) -> Path:
+def save_npz(
+    path: Path, arrays: dict[str, np.ndarray], *, env_identity: str, agent_kind: str
+) -> Path:
     meta = {
         "format_version": np.int64(FORMAT_VERSION),
         "env_identity": np.str_(env_identity),
@@ -35,17 +37,25 @@ def save_npz(path: Path, arrays: dict[str, np.ndarray], *, env_identity: str, ag
 
 def load_npz(path: Path, *, env_identity: str, agent_kind: str) -> dict[str, np.ndarray]:
     if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}: start without --resume, or point --checkpoint-dir at the run's checkpoints")
+        raise CheckpointError(
+            f"no checkpoint at {path}: start without --resume, or point --checkpoint-dir at the run's checkpoints"
+        )
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise CheckpointError(f"checkpoint {path} is corrupt or unreadable ({exc}); delete it or resume from another") from None
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or unreadable ({exc}); delete it or resume from another"
+        ) from None
     missing = {"format_version", "env_identity", "agent_kind"} - arrays.keys()
     if missing:
-        raise CheckpointError(f"{path} is not a checkpoint of this project (missing {', '.join(sorted(missing))})")
+        raise CheckpointError(
+            f"{path} is not a checkpoint of this project (missing {', '.join(sorted(missing))})"
+        )
     if str(arrays["agent_kind"]) != agent_kind:
-        raise CheckpointError(f"checkpoint {path} holds a {arrays['agent_kind']} agent, this run trains {agent_kind}")
+        raise CheckpointError(
+            f"checkpoint {path} holds a {arrays['agent_kind']} agent, this run trains {agent_kind}"
+        )
     if str(arrays["env_identity"]) != env_identity:
         raise CheckpointError(
             f"checkpoint {path} is for another environment ({arrays['env_identity']}), this run uses {env_identity}"

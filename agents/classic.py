@@ -23,7 +23,7 @@ import tensorflow as tf
 
 from agents.episodes import EpisodeBatch
 from agents.tf_checkpoint import TFCheckpoint
-from envs.errors import UsageError
+from common.errors import UsageError
 
 MAX_CHUNK_EPISODES = 100
 
@@ -38,8 +38,12 @@ def build_classic_qnetwork(n_states: int, n_actions: int, seed: int) -> keras.Mo
     return keras.Sequential(
         [
             keras.Input(shape=(n_states,), name="one_hot_state"),
-            keras.layers.Dense(n_actions, use_bias=False, name="q_values",
-                               kernel_initializer=keras.initializers.RandomUniform(0.0, 0.01, seed=seed)),
+            keras.layers.Dense(
+                n_actions,
+                use_bias=False,
+                name="q_values",
+                kernel_initializer=keras.initializers.RandomUniform(0.0, 0.01, seed=seed),
+            ),
         ],
         name="classic_qnetwork",
     )
@@ -51,13 +55,17 @@ class ClassicQNetworkAgent:
     def __init__(self, env, config: ClassicConfig, seed: int) -> None:
         base = env.unwrapped
         if not hasattr(base, "table"):
-            raise UsageError("--q-net classic needs an environment with a transition table (frozenlake)")
+            raise UsageError(
+                "--q-net classic needs an environment with a transition table (frozenlake)"
+            )
         self.env, self.config, self._seed = env, config, seed
         table = base.table
         self.n_states, self.n_actions = table.n_states, table.n_actions
         self.model = build_classic_qnetwork(self.n_states, self.n_actions, seed)
         self.kernel = self.model.layers[-1].kernel
-        self.optimizer = keras.optimizers.SGD(config.lr)  # no state: kept for the checkpoint's record
+        self.optimizer = keras.optimizers.SGD(
+            config.lr
+        )  # no state: kept for the checkpoint's record
         outcomes = 3 if base.slippery else 1
         self._next_states = tf.constant(table.next_states[:, :, :outcomes], dtype=tf.int32)
         self._outcomes = outcomes
@@ -69,7 +77,9 @@ class ClassicQNetworkAgent:
         self._env_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
         # A plain graph: XLA compiles this nested loop into something ten times slower on CPU.
         self._run = tf.function(self._run_episodes)
-        self._checkpoint = TFCheckpoint(model=self.model, episodes=self._episodes, env_steps=self._env_steps)
+        self._checkpoint = TFCheckpoint(
+            model=self.model, episodes=self._episodes, env_steps=self._env_steps
+        )
 
     @property
     def episodes(self) -> int:
@@ -94,7 +104,9 @@ class ClassicQNetworkAgent:
         first_episode = self._episodes.read_value()
 
         for e in tf.range(n_episodes):
-            epsilon = 1.0 / (tf.cast(first_episode + tf.cast(e, tf.int64), tf.float32) / 50.0 + 10.0)
+            epsilon = 1.0 / (
+                tf.cast(first_episode + tf.cast(e, tf.int64), tf.float32) / 50.0 + 10.0
+            )
             state = tf.constant(self._start, dtype=tf.int32)
             total = tf.constant(0.0)
             t = tf.constant(0, dtype=tf.int32)
@@ -105,16 +117,21 @@ class ClassicQNetworkAgent:
                     tape.watch(weights)
                     q = self._q(weights, state)
                     greedy = tf.argmax(q, output_type=tf.int32)
-                    random_action = tf.minimum(tf.cast(u[1] * self.n_actions, tf.int32), self.n_actions - 1)
+                    random_action = tf.minimum(
+                        tf.cast(u[1] * self.n_actions, tf.int32), self.n_actions - 1
+                    )
                     action = tf.where(u[0] < epsilon, random_action, greedy)
-                    outcome = tf.minimum(tf.cast(u[2] * self._outcomes, tf.int32), self._outcomes - 1)
+                    outcome = tf.minimum(
+                        tf.cast(u[2] * self._outcomes, tf.int32), self._outcomes - 1
+                    )
                     next_state = self._next_states[state, action, outcome]
                     reward = self._goal[next_state]
                     terminated = self._terminal[next_state]
                     next_q = tf.stop_gradient(self._q(weights, next_state))
                     bootstrap = tf.where(terminated, 0.0, gamma * tf.reduce_max(next_q))
                     target = tf.stop_gradient(
-                        tf.tensor_scatter_nd_update(q, [[action]], [reward + bootstrap]))
+                        tf.tensor_scatter_nd_update(q, [[action]], [reward + bootstrap])
+                    )
                     loss = tf.reduce_sum(tf.square(target - q))
                 weights = weights - lr * tape.gradient(loss, weights)
                 total += reward
@@ -134,7 +151,9 @@ class ClassicQNetworkAgent:
         n = int(min(max_episodes, MAX_CHUNK_EPISODES))
         steps_before = self.env_steps
         returns, lengths = self._run(tf.constant(n, dtype=tf.int32))
-        return EpisodeBatch.from_lists(returns.numpy()[:n], lengths.numpy()[:n], self.env_steps - steps_before)
+        return EpisodeBatch.from_lists(
+            returns.numpy()[:n], lengths.numpy()[:n], self.env_steps - steps_before
+        )
 
     # -- what the loop, the dashboard and evaluation read ----------------------------------------------
     @property
@@ -150,11 +169,17 @@ class ClassicQNetworkAgent:
 
     # -- checkpoints -------------------------------------------------------------------------------------
     def _meta(self) -> dict:
-        return {"agent_kind": self.kind, "env_identity": self.env.unwrapped.identity,
-                "n_states": self.n_states, "n_actions": self.n_actions}
+        return {
+            "agent_kind": self.kind,
+            "env_identity": self.env.unwrapped.identity,
+            "n_states": self.n_states,
+            "n_actions": self.n_actions,
+        }
 
     def save(self, directory: str | Path) -> Path:
-        return self._checkpoint.save(directory, meta=self._meta(), state={"env_steps": self.env_steps})
+        return self._checkpoint.save(
+            directory, meta=self._meta(), state={"env_steps": self.env_steps}
+        )
 
     def restore(self, directory: str | Path) -> None:
         self._checkpoint.restore(directory, meta=self._meta())

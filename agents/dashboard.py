@@ -24,7 +24,12 @@ from agents.loop import Callback, TrainingRun
 from envs.frozenlake import ACTION_ARROWS
 
 SPARK_CHARS = "▁▂▃▄▅▆▇█"
-TILE_STYLES = {"S": "bold black on cyan", "F": "black on bright_white", "H": "bold white on blue", "G": "bold black on green"}
+TILE_STYLES = {
+    "S": "bold black on cyan",
+    "F": "black on bright_white",
+    "H": "bold white on blue",
+    "G": "bold black on green",
+}
 
 
 def sparkline(values, width: int = 40, low: float = 0.0, high: float = 1.0) -> str:
@@ -35,7 +40,11 @@ def sparkline(values, width: int = 40, low: float = 0.0, high: float = 1.0) -> s
     span = (high - low) or 1.0
     out = []
     for v in values:
-        level = 0 if math.isnan(v) else int(round((min(max(v, low), high) - low) / span * (len(SPARK_CHARS) - 1)))
+        level = (
+            0
+            if math.isnan(v)
+            else int(round((min(max(v, low), high) - low) / span * (len(SPARK_CHARS) - 1)))
+        )
         out.append(SPARK_CHARS[level])
     return "".join(out)
 
@@ -74,9 +83,15 @@ class Dashboard(Callback):
     """rich Live on a terminal: progress with ETA, counters, success sparkline, epsilon, steps/s and
     the lake with the greedy policy. Elsewhere (a pipe, CI), one plain line every few seconds."""
 
-    def __init__(self, title: str, rows: tuple[str, ...] | None, optimum: float | None,
-                 console: Console | None = None, refresh_seconds: float = 0.2,
-                 plain_every_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        title: str,
+        rows: tuple[str, ...] | None,
+        optimum: float | None,
+        console: Console | None = None,
+        refresh_seconds: float = 0.2,
+        plain_every_seconds: float = 5.0,
+    ) -> None:
         self.title, self.rows, self.optimum = title, rows, optimum
         self.console = console or Console()
         self.live_mode = self.console.is_terminal
@@ -84,8 +99,14 @@ class Dashboard(Callback):
         self._live: Live | None = None
         self._last = 0.0
         self._progress = Progress(
-            TextColumn("[bold]episodes"), BarColumn(), MofNCompleteColumn(), TextColumn("•"),
-            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=self.console,
+            TextColumn("[bold]episodes"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("•"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=self.console,
         )
         self._task = None
 
@@ -95,27 +116,45 @@ class Dashboard(Callback):
         stats.add_column()
         stats.add_row("episodes", f"{run.episodes:,} / {run.total_episodes:,}")
         stats.add_row("env steps", f"{run.env_steps:,}")
-        stats.add_row("success (last 100)", f"{run.success_rate:.3f}  {sparkline(run.success_history)}")
+        stats.add_row(
+            "success (last 100)", f"{run.success_rate:.3f}  {sparkline(run.success_history)}"
+        )
         stats.add_row("epsilon", f"{run.agent.exploration_rate:.4f}")
         stats.add_row("learning rate", f"{run.agent.learning_rate:.4g}")
         stats.add_row("steps/s", f"{run.steps_per_second:,.0f}")
         exact = run.metrics.get("eval/exact_success_rate")
         if exact is not None and self.optimum:
-            stats.add_row("greedy policy (exact)", f"{exact:.4f}  = {exact / self.optimum:.3f} x optimum {self.optimum:.4f}")
+            stats.add_row(
+                "greedy policy (exact)",
+                f"{exact:.4f}  = {exact / self.optimum:.3f} x optimum {self.optimum:.4f}",
+            )
         for tag in sorted(t for t in run.metrics if t.startswith("losses/")):
             stats.add_row(tag.split("/", 1)[1], f"{run.metrics[tag]:.4g}")
         parts = [self._progress, stats]
         if self.rows is not None and len(self.rows[0]) <= 12:
-            parts.append(Panel(lake_table(self.rows, run.agent.q_table()), title="greedy policy and state values", expand=False))
+            parts.append(
+                Panel(
+                    lake_table(self.rows, run.agent.q_table()),
+                    title="greedy policy and state values",
+                    expand=False,
+                )
+            )
         return Panel(Group(*parts), title=self.title, border_style="blue")
 
     def on_train_begin(self, run: TrainingRun) -> None:
-        self._task = self._progress.add_task("train", total=run.total_episodes, completed=run.episodes)
+        self._task = self._progress.add_task(
+            "train", total=run.total_episodes, completed=run.episodes
+        )
         if self.live_mode:
-            self._live = Live(self.render(run), console=self.console, auto_refresh=False, transient=False)
+            self._live = Live(
+                self.render(run), console=self.console, auto_refresh=False, transient=False
+            )
             self._live.start()
         else:
-            self.console.print(f"{self.title}: training {run.total_episodes - run.episodes} episodes", highlight=False)
+            self.console.print(
+                f"{self.title}: training {run.total_episodes - run.episodes} episodes",
+                highlight=False,
+            )
         self._last = time.perf_counter()
 
     def on_chunk_end(self, run: TrainingRun, batch) -> None:

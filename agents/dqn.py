@@ -33,7 +33,7 @@ from agents.replay import ReplayBuffer
 from agents.rng import restore_rng, rng_state_json
 from agents.schedules import make_schedule
 from agents.tf_checkpoint import TFCheckpoint
-from envs.errors import UsageError
+from common.errors import UsageError
 
 #: Env steps whose updates one compiled call runs: a call costs ~0.5 ms however small the net,
 #: so updates are grouped to pay it once per this many env steps.
@@ -82,7 +82,9 @@ class NumpyMLP:
         self.set_weights(weights)
 
     def set_weights(self, weights: list[np.ndarray]) -> None:
-        self.layers = [(np.asarray(k), np.asarray(b)) for k, b in zip(weights[::2], weights[1::2], strict=True)]
+        self.layers = [
+            (np.asarray(k), np.asarray(b)) for k, b in zip(weights[::2], weights[1::2], strict=True)
+        ]
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         for kernel, bias in self.layers[:-1]:
@@ -117,8 +119,9 @@ def _state_images(venv) -> np.ndarray | None:
     return base.state_images() if base is not None and hasattr(base, "state_images") else None
 
 
-def _centred(encode: Callable[[np.ndarray], np.ndarray], venv, *, unit_scale: bool = False
-             ) -> Callable[[np.ndarray], np.ndarray]:
+def _centred(
+    encode: Callable[[np.ndarray], np.ndarray], venv, *, unit_scale: bool = False
+) -> Callable[[np.ndarray], np.ndarray]:
     """Subtract the mean input over the env's states. Lake images share almost every pixel, and
     an MLP fed them raw fits the average target for all states (measured: no learning in 100k
     steps on the deterministic lake); centred, it learns as fast as from one-hot states.
@@ -146,10 +149,17 @@ def make_perception(space: spaces.Space, venv=None, encoder=None) -> Perception:
     from images are centred on the env's mean state, a code or hidden layer also scaled to unit RMS."""
     if isinstance(space, spaces.Discrete):
         if encoder is not None:
-            raise UsageError("--encoder is for image observations (frozenlake-pixels, frozenlake-digits)")
+            raise UsageError(
+                "--encoder is for image observations (frozenlake-pixels, frozenlake-digits)"
+            )
         eye = np.eye(int(space.n), dtype=np.float32)
-        return Perception((int(space.n),), np.float32, lambda obs: eye[np.asarray(obs, dtype=np.int64)],
-                          False, "one-hot")
+        return Perception(
+            (int(space.n),),
+            np.float32,
+            lambda obs: eye[np.asarray(obs, dtype=np.int64)],
+            False,
+            "one-hot",
+        )
     if not isinstance(space, spaces.Box):
         raise UsageError(f"DQN needs Discrete or Box observations, got {space}")
     if encoder is None:
@@ -161,16 +171,29 @@ def make_perception(space: spaces.Space, venv=None, encoder=None) -> Perception:
 
     loaded = encoder_from_spec(encoder) if isinstance(encoder, str) else encoder
     if loaded is END_TO_END:
-        return Perception(tuple(space.shape), space.dtype.type, lambda obs: np.asarray(obs, dtype=space.dtype),
-                          True, "cnn")
+        return Perception(
+            tuple(space.shape),
+            space.dtype.type,
+            lambda obs: np.asarray(obs, dtype=space.dtype),
+            True,
+            "cnn",
+        )
     features = batch_encoder(venv, loaded)
-    encode = _centred(lambda obs: np.asarray(features(np.asarray(obs))), venv,
-                      unit_scale=not loaded.probabilities)
-    return Perception((features.feature_dim,), np.float32, encode, False,
-                      f"encoder:{encoder if isinstance(encoder, str) else loaded.source}")
+    encode = _centred(
+        lambda obs: np.asarray(features(np.asarray(obs))), venv, unit_scale=not loaded.probabilities
+    )
+    return Perception(
+        (features.feature_dim,),
+        np.float32,
+        encode,
+        False,
+        f"encoder:{encoder if isinstance(encoder, str) else loaded.source}",
+    )
 
 
-def build_cnn(input_shape: tuple[int, ...], n_actions: int, hidden: tuple[int, ...], name: str) -> tf.keras.Model:
+def build_cnn(
+    input_shape: tuple[int, ...], n_actions: int, hidden: tuple[int, ...], name: str
+) -> tf.keras.Model:
     """A small convolutional Q-network for end-to-end learning from pixels (uint8 in)."""
     inputs = tf.keras.Input(shape=input_shape, name="image")
     x = tf.keras.layers.Rescaling(1 / 255)(inputs)
@@ -208,12 +231,16 @@ class DQNAgent:
         self.optimizer.build(self.online.trainable_variables)
         # A tiny MLP acts faster in numpy than through a TensorFlow call; a CNN acts in TensorFlow.
         self.mirror = None if self.perception.conv else NumpyMLP(self.online.get_weights())
-        self._act_fn = (tf.function(lambda x: self.online(tf.cast(x, tf.float32), training=False))
-                        if self.perception.conv else None)
+        self._act_fn = (
+            tf.function(lambda x: self.online(tf.cast(x, tf.float32), training=False))
+            if self.perception.conv
+            else None
+        )
         self.buffer = ReplayBuffer(config.buffer_size, self.input_shape, self.perception.dtype)
         self.lr = make_schedule(config.lr_schedule, config.lr, config.lr_end, config.lr_decay)
-        self.epsilon = make_schedule(config.epsilon_schedule, config.epsilon_start, config.epsilon_end,
-                                     config.epsilon_decay)
+        self.epsilon = make_schedule(
+            config.epsilon_schedule, config.epsilon_start, config.epsilon_end, config.epsilon_decay
+        )
         self.episodes = 0
         self.env_steps = 0
         self.updates = 0
@@ -233,7 +260,9 @@ class DQNAgent:
         self.last_td_errors = np.zeros(0, dtype=np.float32)
         self.updates_per_call = max(1, round(ENV_STEPS_PER_CALL / config.train_every))
         self._update_fn = tf.function(self._update_many, jit_compile=True)
-        self._checkpoint = TFCheckpoint(online=self.online, target=self.target, optimizer=self.optimizer)
+        self._checkpoint = TFCheckpoint(
+            online=self.online, target=self.target, optimizer=self.optimizer
+        )
 
     # -- the compiled update ----------------------------------------------------------------------
     def _update_many(self, obs, actions, rewards, next_obs, discounts, copy_target):
@@ -249,7 +278,9 @@ class DQNAgent:
         for i in tf.range(self.updates_per_call):
             next_q_target = self.target(next_obs[i], training=False)
             if cfg.double:
-                best = tf.argmax(self.online(next_obs[i], training=False), axis=1, output_type=tf.int32)
+                best = tf.argmax(
+                    self.online(next_obs[i], training=False), axis=1, output_type=tf.int32
+                )
                 next_value = tf.gather(next_q_target, best, axis=1, batch_dims=1)
             else:
                 next_value = tf.reduce_max(next_q_target, axis=1)
@@ -276,8 +307,13 @@ class DQNAgent:
         if cfg.tau >= 1.0 and copy_target:
             for t, o in zip(target_vars, online_vars, strict=True):
                 t.assign(o)
-        stats = tf.stack([tf.reduce_mean(losses.stack()), tf.reduce_mean(q_means.stack()),
-                          tf.reduce_max(q_maxes.stack())])
+        stats = tf.stack(
+            [
+                tf.reduce_mean(losses.stack()),
+                tf.reduce_mean(q_means.stack()),
+                tf.reduce_max(q_maxes.stack()),
+            ]
+        )
         return [tf.identity(v) for v in online_vars], stats, td
 
     def _learn(self) -> dict[str, float]:
@@ -327,8 +363,15 @@ class DQNAgent:
         pieces = []
         full = (count == n) & ~done
         if full.any():
-            pieces.append((self._p_obs[full, 0], self._p_act[full, 0], self._p_rew[full] @ self._gammas,
-                           next_obs[full], np.full(int(full.sum()), cfg.gamma**n, dtype=np.float32)))
+            pieces.append(
+                (
+                    self._p_obs[full, 0],
+                    self._p_act[full, 0],
+                    self._p_rew[full] @ self._gammas,
+                    next_obs[full],
+                    np.full(int(full.sum()), cfg.gamma**n, dtype=np.float32),
+                )
+            )
             if n > 1:
                 for arr in (self._p_obs, self._p_act, self._p_rew):
                     arr[full, :-1] = arr[full, 1:]
@@ -342,7 +385,9 @@ class DQNAgent:
                     break
                 ret = masked[sel, j:] @ self._gammas[: n - j]
                 discount = np.where(terminated[sel], 0.0, cfg.gamma ** (count[sel] - j))
-                pieces.append((self._p_obs[sel, j], self._p_act[sel, j], ret, final_obs[sel], discount))
+                pieces.append(
+                    (self._p_obs[sel, j], self._p_act[sel, j], ret, final_obs[sel], discount)
+                )
             count[done] = 0
         return pieces
 
@@ -424,22 +469,37 @@ class DQNAgent:
         cfg = self.config
         k, b = self.updates_per_call, cfg.batch_size
         obs = tf.TensorSpec([k, b, *self.input_shape], tf.as_dtype(self.perception.dtype))
-        spec = [obs, tf.TensorSpec([k, b], tf.int32),
-                tf.TensorSpec([k, b], tf.float32), obs,
-                tf.TensorSpec([k, b], tf.float32), tf.TensorSpec([], tf.bool)]
+        spec = [
+            obs,
+            tf.TensorSpec([k, b], tf.int32),
+            tf.TensorSpec([k, b], tf.float32),
+            obs,
+            tf.TensorSpec([k, b], tf.float32),
+            tf.TensorSpec([], tf.bool),
+        ]
         return self._update_fn.get_concrete_function(*spec).graph
 
     # -- checkpoints -------------------------------------------------------------------------------------
     def _meta(self) -> dict:
-        return {"agent_kind": self.kind, "env_identity": env_identity(self.venv),
-                "input_shape": list(self.input_shape), "n_actions": self.n_actions,
-                "hidden": list(self.config.hidden), "perception": self.perception.tag}
+        return {
+            "agent_kind": self.kind,
+            "env_identity": env_identity(self.venv),
+            "input_shape": list(self.input_shape),
+            "n_actions": self.n_actions,
+            "hidden": list(self.config.hidden),
+            "perception": self.perception.tag,
+        }
 
     def save(self, directory: str | Path) -> Path:
-        state = {"episodes": self.episodes, "env_steps": self.env_steps, "updates": self.updates,
-                 "update_debt": self._update_debt, "last_target_copy": self._last_target_copy,
-                 "rng": rng_state_json(self.rng),
-                 "env_rngs": [rng_state_json(g) for g in self._env_generators()]}
+        state = {
+            "episodes": self.episodes,
+            "env_steps": self.env_steps,
+            "updates": self.updates,
+            "update_debt": self._update_debt,
+            "last_target_copy": self._last_target_copy,
+            "rng": rng_state_json(self.rng),
+            "env_rngs": [rng_state_json(g) for g in self._env_generators()],
+        }
         path = self._checkpoint.save(directory, meta=self._meta(), state=state)
         if self.config.save_replay:
             self.buffer.save(Path(directory) / "replay.npz")

@@ -95,8 +95,12 @@ def _graceful_interrupt(run: TrainingRun):
         signal.signal(signal.SIGINT, previous)
 
 
-def train(agent, total_episodes: int, callbacks: list[Callback] | None = None,
-          max_chunk_episodes: int = 100) -> TrainingRun:
+def train(
+    agent,
+    total_episodes: int,
+    callbacks: list[Callback] | None = None,
+    max_chunk_episodes: int = 100,
+) -> TrainingRun:
     """Train ``agent`` until it has played ``total_episodes`` episodes (counting any it played
     before a resume) or the run is asked to stop."""
     run = TrainingRun(agent, total_episodes, list(callbacks or []))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from envs.atomic import atomic_path
+from common.atomic import atomic_path
 
 
 class ReplayBuffer:
@@ -45,18 +45,30 @@ class ReplayBuffer:
     def sample(self, rng: np.random.Generator, batch_size: int, batches: int = 1):
         """``batches`` minibatches at once, shaped ``(batches, batch_size, ...)``."""
         idx = rng.integers(0, self.size, size=(batches, batch_size))
-        return (self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx], self.discounts[idx])
+        return (
+            self.obs[idx],
+            self.actions[idx],
+            self.rewards[idx],
+            self.next_obs[idx],
+            self.discounts[idx],
+        )
 
     def save(self, path: Path) -> None:
         with atomic_path(path, suffix=".npz") as tmp:
-            np.savez(tmp, position=self.position, size=self.size,
-                     **{f: getattr(self, f)[: self.size] for f in self.FIELDS})
+            np.savez(
+                tmp,
+                position=self.position,
+                size=self.size,
+                **{f: getattr(self, f)[: self.size] for f in self.FIELDS},
+            )
 
     def load(self, path: Path) -> None:
         with np.load(path, allow_pickle=False) as data:
             size = int(data["size"])
             if data["obs"].shape[1:] != self.obs.shape[1:] or size > self.capacity:
-                raise ValueError(f"replay buffer in {path} does not fit this run (shape or capacity)")
+                raise ValueError(
+                    f"replay buffer in {path} does not fit this run (shape or capacity)"
+                )
             for f in self.FIELDS:
                 getattr(self, f)[:size] = data[f]
             self.size, self.position = size, int(data["position"]) % self.capacity

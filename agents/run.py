@@ -26,8 +26,8 @@ from agents.config import (
 )
 from agents.dashboard import Dashboard
 from agents.loop import train
-from envs.atomic import atomic_write_text
-from envs.errors import EXIT_INTERRUPTED, OneLineArgumentParser, UsageError, run_main
+from common.atomic import atomic_write_text
+from common.errors import EXIT_INTERRUPTED, OneLineArgumentParser, UsageError, run_main
 from envs.planner import plan
 from perception.devices import (
     DeviceConfig,
@@ -36,11 +36,24 @@ from perception.devices import (
     import_tensorflow,
 )
 
-DEVICE_KEYS = ("device", "memory_growth", "memory_limit", "soft_placement", "log_placement",
-               "mixed_precision", "xla", "strategy", "cpu_devices")
+DEVICE_KEYS = (
+    "device",
+    "memory_growth",
+    "memory_limit",
+    "soft_placement",
+    "log_placement",
+    "mixed_precision",
+    "xla",
+    "strategy",
+    "cpu_devices",
+)
 
 AGENT_LABELS = {"tabular": "tabular", "classic": "qnet-classic", "dqn": "dqn"}
-AGENT_TITLES = {"tabular": "tabular Q-learning", "classic": "classic one-layer Q-network", "dqn": "DQN"}
+AGENT_TITLES = {
+    "tabular": "tabular Q-learning",
+    "classic": "classic one-layer Q-network",
+    "dqn": "DQN",
+}
 
 EXAMPLES = """\
 examples:
@@ -67,11 +80,21 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("env", choices=envs.names(), help="environment to train on")
-    parser.add_argument("--q-net", nargs="?", const="mlp", choices=("mlp", "classic"), default=argparse.SUPPRESS,
-                        help="train a TensorFlow Q-network instead of a Q-table: mlp (default, the DQN family) "
-                             "or classic (the 2017 one-layer network)")
-    parser.add_argument("--config", metavar="FILE.toml", default=argparse.SUPPRESS,
-                        help="read options from a TOML file; flags override it")
+    parser.add_argument(
+        "--q-net",
+        nargs="?",
+        const="mlp",
+        choices=("mlp", "classic"),
+        default=argparse.SUPPRESS,
+        help="train a TensorFlow Q-network instead of a Q-table: mlp (default, the DQN family) "
+        "or classic (the 2017 one-layer network)",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE.toml",
+        default=argparse.SUPPRESS,
+        help="read options from a TOML file; flags override it",
+    )
     add_arguments(parser)
     add_device_arguments(parser)
     return parser
@@ -86,7 +109,9 @@ def find_latest_run(cfg: RunConfig) -> Path:
     pattern = f"{cfg.env}__{AGENT_LABELS[cfg.agent]}__{cfg.seed}__*"
     candidates = sorted(p for p in Path("runs").glob(pattern) if (p / "config.json").is_file())
     if not candidates:
-        raise UsageError(f"--resume found no run matching runs/{pattern}: give the run's folder with --logdir")
+        raise UsageError(
+            f"--resume found no run matching runs/{pattern}: give the run's folder with --logdir"
+        )
     return candidates[-1]
 
 
@@ -102,7 +127,9 @@ def resolve_config(argv: list[str] | None) -> tuple[RunConfig, DeviceConfig]:
     cfg = build_config(args, file_values)
     cfg.env = env_name
     if cfg.data_dir is not None and env_name != "frozenlake-digits":
-        raise UsageError(f"--data-dir is for frozenlake-digits (its MNIST files); {env_name} needs no data")
+        raise UsageError(
+            f"--data-dir is for frozenlake-digits (its MNIST files); {env_name} needs no data"
+        )
     if not cfg.resume:
         return cfg, devices
     logdir = Path(cfg.logdir) if cfg.logdir else find_latest_run(cfg)
@@ -114,9 +141,17 @@ def resolve_config(argv: list[str] | None) -> tuple[RunConfig, DeviceConfig]:
 
 
 def env_options(cfg: RunConfig) -> dict:
-    options = {"map": cfg.map, "slippery": cfg.slippery, "max_episode_steps": cfg.max_episode_steps,
-               "map_seed": cfg.seed if cfg.map_seed is None else cfg.map_seed}
-    return {**options, "data_dir": cfg.data_dir} if cfg.data_dir is not None else options
+    options = {
+        "map": cfg.map,
+        "slippery": cfg.slippery,
+        "max_episode_steps": cfg.max_episode_steps,
+        "map_seed": cfg.seed if cfg.map_seed is None else cfg.map_seed,
+    }
+    if cfg.env == "frozenlake-digits":  # envs/ reads no dataset files: the digits come from here
+        from networks.datasets import mnist_digits
+
+        options["digits"] = mnist_digits("test", cfg.data_dir)
+    return options
 
 
 def make_env(cfg: RunConfig):
@@ -125,15 +160,25 @@ def make_env(cfg: RunConfig):
 
 def make_agent(cfg: RunConfig, env):
     if cfg.agent != "dqn" and not isinstance(env.observation_space, gymnasium.spaces.Discrete):
-        raise UsageError(f"{cfg.env} has image observations: train it with --q-net (a DQN), "
-                         f"not {AGENT_TITLES[cfg.agent]}")
+        raise UsageError(
+            f"{cfg.env} has image observations: train it with --q-net (a DQN), "
+            f"not {AGENT_TITLES[cfg.agent]}"
+        )
     if cfg.agent == "tabular":
         from agents.tabular import TabularConfig, TabularQAgent
 
-        tab = TabularConfig(gamma=cfg.gamma, lr=cfg.lr, lr_end=cfg.lr_end, lr_decay=cfg.lr_decay,
-                            lr_schedule=cfg.lr_schedule, exploration=cfg.exploration,
-                            epsilon_start=cfg.epsilon_start, epsilon_end=cfg.epsilon_end,
-                            epsilon_decay=cfg.epsilon_decay, epsilon_schedule=cfg.epsilon_schedule)
+        tab = TabularConfig(
+            gamma=cfg.gamma,
+            lr=cfg.lr,
+            lr_end=cfg.lr_end,
+            lr_decay=cfg.lr_decay,
+            lr_schedule=cfg.lr_schedule,
+            exploration=cfg.exploration,
+            epsilon_start=cfg.epsilon_start,
+            epsilon_end=cfg.epsilon_end,
+            epsilon_decay=cfg.epsilon_decay,
+            epsilon_schedule=cfg.epsilon_schedule,
+        )
         return TabularQAgent(env, tab, cfg.seed)
     from agents.qnet import make_qnet_agent
 
@@ -144,7 +189,10 @@ def summary_table(summary: dict) -> Table:
     table = Table(title="Summary", show_header=False, title_style="bold")
     table.add_column(style="bold cyan")
     table.add_column()
-    table.add_row("greedy policy, sampled", f"{summary['eval_success_rate']:.4f} over {summary['eval_episodes']} episodes")
+    table.add_row(
+        "greedy policy, sampled",
+        f"{summary['eval_success_rate']:.4f} over {summary['eval_episodes']} episodes",
+    )
     table.add_row("greedy policy, exact", f"{summary['exact_success_rate']:.4f}")
     table.add_row("optimum (planner)", f"{summary['optimal_success_rate']:.4f}")
     table.add_row("ratio to optimum", f"{summary['optimality_ratio']:.3f}")
@@ -166,8 +214,10 @@ def configure_tensorflow(devices: DeviceConfig) -> None:
     except RuntimeError:  # TensorFlow already running (an in-process caller): keep its settings
         return
     if devices.strategy in ("mirrored", "multiworker"):
-        print(f"warning: --strategy {devices.strategy} is for networks.train; agents train on one device",
-              file=sys.stderr)
+        print(
+            f"warning: --strategy {devices.strategy} is for networks.train; agents train on one device",
+            file=sys.stderr,
+        )
     configure_devices(devices)
 
 
@@ -178,7 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     checkpoint_dir = Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else logdir / "checkpoints"
     cfg.logdir, cfg.checkpoint_dir = str(logdir), str(checkpoint_dir)
     if not cfg.resume and checkpoint_dir.exists() and any(checkpoint_dir.iterdir()):
-        raise UsageError(f"{checkpoint_dir} already holds a run: add --resume to continue it, or choose another --logdir")
+        raise UsageError(
+            f"{checkpoint_dir} already holds a run: add --resume to continue it, or choose another --logdir"
+        )
 
     configure_tensorflow(devices)
     env, eval_env = make_env(cfg), make_env(cfg)
@@ -188,11 +240,17 @@ def main(argv: list[str] | None = None) -> int:
         agent.restore(checkpoint_dir)
     logdir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(logdir / "config.json", json.dumps(cfg.to_dict(), indent=2, sort_keys=True))
-    atomic_write_text(logdir / "devices.json", json.dumps(dataclasses.asdict(devices), indent=2, sort_keys=True))
+    atomic_write_text(
+        logdir / "devices.json", json.dumps(dataclasses.asdict(devices), indent=2, sort_keys=True)
+    )
 
     eval_every = cfg.eval_every if cfg.eval_every is not None else max(1, cfg.episodes // 20)
-    checkpoint_every = cfg.checkpoint_every if cfg.checkpoint_every is not None else max(1, cfg.episodes // 10)
-    evaluation = EvalCallback(eval_env, eval_every, cfg.eval_episodes, seed=cfg.seed + 1_000_003, optimum=optimum)
+    checkpoint_every = (
+        cfg.checkpoint_every if cfg.checkpoint_every is not None else max(1, cfg.episodes // 10)
+    )
+    evaluation = EvalCallback(
+        eval_env, eval_every, cfg.eval_episodes, seed=cfg.seed + 1_000_003, optimum=optimum
+    )
     checkpoints = CheckpointCallback(checkpoint_dir, checkpoint_every)
     hparams = {k: v for k, v in cfg.to_dict().items() if v is not None}
     callbacks = [evaluation, TensorBoardCallback(logdir, cfg.to_dict(), hparams), checkpoints]
@@ -232,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
         console.print(
             f"[yellow]interrupted at episode {run.episodes:,}; checkpoint saved to {checkpoints.path}. "
             f"Resume with: python -m agents.run {cfg.env} --logdir {logdir} --resume[/yellow]",
-            highlight=False, soft_wrap=True,
+            highlight=False,
+            soft_wrap=True,
         )
         return EXIT_INTERRUPTED
     return 0

@@ -114,7 +114,9 @@ class TabularQAgent:
             lengths.append(length)
         self.q = np.asarray(q)
         steps = self.env_steps - steps_before
-        return EpisodeBatch.from_lists(returns, lengths, steps, {"losses/td_abs": td_abs_sum / max(steps, 1)})
+        return EpisodeBatch.from_lists(
+            returns, lengths, steps, {"losses/td_abs": td_abs_sum / max(steps, 1)}
+        )
 
     # -- what the loop, the dashboard and evaluation read ----------------------------------------
     @property
@@ -163,7 +165,9 @@ class TabularQAgent:
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         q = arrays["q"]
         if q.shape != self.q.shape:
-            raise ValueError(f"Q-table shape {q.shape} does not match this environment's {self.q.shape}")
+            raise ValueError(
+                f"Q-table shape {q.shape} does not match this environment's {self.q.shape}"
+            )
         self.q = q.astype(np.float64)
         self.episodes = int(arrays["episodes"])
         self.env_steps = int(arrays["env_steps"])

@@ -30,7 +30,9 @@ class TFCheckpoint:
     def _manager(self, directory: str | Path) -> tf.train.CheckpointManager:
         key = str(directory)
         if key not in self._managers:
-            self._managers[key] = tf.train.CheckpointManager(self.checkpoint, key, max_to_keep=self.max_to_keep)
+            self._managers[key] = tf.train.CheckpointManager(
+                self.checkpoint, key, max_to_keep=self.max_to_keep
+            )
         return self._managers[key]
 
     def save(self, directory: str | Path, *, meta: dict, state: dict) -> Path:
@@ -43,24 +45,42 @@ class TFCheckpoint:
         try:
             latest = tf.train.latest_checkpoint(str(directory))
         except (tf.errors.OpError, ValueError) as exc:
-            raise CheckpointError(f"checkpoint index in {directory} is unreadable ({exc})") from None
+            raise CheckpointError(
+                f"checkpoint index in {directory} is unreadable ({exc})"
+            ) from None
         if latest is None:
-            raise CheckpointError(f"no checkpoint in {directory}: start without --resume, or point --checkpoint-dir at the run's checkpoints")
+            raise CheckpointError(
+                f"no checkpoint in {directory}: start without --resume, or point --checkpoint-dir at the run's checkpoints"
+            )
         try:
             saved = json.loads(tf.train.load_variable(latest, META_KEY).decode())
         except (tf.errors.OpError, ValueError, KeyError, UnicodeDecodeError) as exc:
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise CheckpointError(f"checkpoint {latest} is corrupt or unreadable ({first_line}); delete it or resume from another") from None
+            first_line = (
+                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            )
+            raise CheckpointError(
+                f"checkpoint {latest} is corrupt or unreadable ({first_line}); delete it or resume from another"
+            ) from None
         if saved.get("agent_kind") != meta["agent_kind"]:
-            raise CheckpointError(f"checkpoint {latest} holds a {saved.get('agent_kind')} agent, this run trains {meta['agent_kind']}")
+            raise CheckpointError(
+                f"checkpoint {latest} holds a {saved.get('agent_kind')} agent, this run trains {meta['agent_kind']}"
+            )
         if saved.get("env_identity") != meta["env_identity"]:
-            raise CheckpointError(f"checkpoint {latest} is for another environment ({saved.get('env_identity')}), this run uses {meta['env_identity']}")
+            raise CheckpointError(
+                f"checkpoint {latest} is for another environment ({saved.get('env_identity')}), this run uses {meta['env_identity']}"
+            )
         for key, value in meta.items():
             if saved.get(key) != value:
-                raise CheckpointError(f"checkpoint {latest} has {key}={saved.get(key)}, this run has {key}={value}: resume with the same network options")
+                raise CheckpointError(
+                    f"checkpoint {latest} has {key}={saved.get(key)}, this run has {key}={value}: resume with the same network options"
+                )
         try:
             self.checkpoint.restore(latest).assert_existing_objects_matched()
         except (tf.errors.OpError, AssertionError, ValueError) as exc:
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise CheckpointError(f"checkpoint {latest} does not fit this run ({first_line})") from None
+            first_line = (
+                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            )
+            raise CheckpointError(
+                f"checkpoint {latest} does not fit this run ({first_line})"
+            ) from None
         return json.loads(self._state.numpy().decode())

@@ -46,8 +46,13 @@ class NaiveClassicPort:
             if self.rng.random() < epsilon:
                 action = int(self.rng.integers(4))
             next_state, reward, terminated, truncated, _ = self.env.step(action)
-            self.update(self.eye[state : state + 1], np.int32(action), np.float32(reward),
-                        self.eye[next_state : next_state + 1], bool(terminated))
+            self.update(
+                self.eye[state : state + 1],
+                np.int32(action),
+                np.float32(reward),
+                self.eye[next_state : next_state + 1],
+                bool(terminated),
+            )
             self.env_steps += 1
             state = next_state
             if terminated or truncated:

@@ -31,8 +31,8 @@ from typing import Any  # noqa: E402
 
 import keras  # noqa: E402
 
-from envs.atomic import atomic_write_text  # noqa: E402
-from envs.errors import OneLineArgumentParser, UsageError, run_main  # noqa: E402
+from common.atomic import atomic_write_text  # noqa: E402
+from common.errors import OneLineArgumentParser, UsageError, run_main  # noqa: E402
 from networks.datasets import Dataset, load_dataset  # noqa: E402
 from networks.models import MODELS, BuildArgs, get_model_spec  # noqa: E402
 from networks.progress import EpochTimer  # noqa: E402
@@ -125,7 +125,9 @@ def bench_model(
         "headline": headline,
         # Autoencoders and language models have no accuracy: their figures are these.
         **{k: summary[k] for k in HEADLINE_FIGURES if k in summary},
-        "test_accuracy": summary["test_accuracy"] if math.isfinite(summary["test_accuracy"]) else None,
+        "test_accuracy": summary["test_accuracy"]
+        if math.isfinite(summary["test_accuracy"])
+        else None,
         "test_loss": summary["test_loss"],
         "train_seconds": summary["train_seconds"],
         "seconds_per_epoch": round(steady_seconds(summary["epoch_seconds"]), 3),
@@ -139,8 +141,14 @@ def bench_model(
     }
 
 
-HEADLINE_FIGURES = ("test_mse", "test_psnr", "input_psnr", "psnr_gain", "valid_perplexity",
-                    "test_perplexity")
+HEADLINE_FIGURES = (
+    "test_mse",
+    "test_psnr",
+    "input_psnr",
+    "psnr_gain",
+    "valid_perplexity",
+    "test_perplexity",
+)
 
 
 def describe(r: dict[str, Any]) -> str:

@@ -31,10 +31,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import envs  # noqa: E402
 from envs.planner import plan  # noqa: E402
+from networks.datasets import mnist_digits  # noqa: E402
 
 
-def run_variant(name: str, env_name: str, encoder: str | None, seed: int, threshold: float,
-                check_every: int, max_episodes: int, env_options: dict) -> dict:
+def run_variant(
+    name: str,
+    env_name: str,
+    encoder: str | None,
+    seed: int,
+    threshold: float,
+    check_every: int,
+    max_episodes: int,
+    env_options: dict,
+) -> dict:
     from time_to_solve import train_until
 
     from agents.dqn import DQNAgent, DQNConfig
@@ -44,15 +53,25 @@ def run_variant(name: str, env_name: str, encoder: str | None, seed: int, thresh
     venv = envs.make_vector(env_name, cfg.num_envs, **env_options)
     agent = DQNAgent(venv, cfg, seed, encoder=encoder)
     target = threshold * plan(env).success_probability
-    return {"variant": name, "seed": seed, **train_until(agent, env, target, check_every, max_episodes)}
+    return {
+        "variant": name,
+        "seed": seed,
+        **train_until(agent, env, target, check_every, max_episodes),
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object only")
-    parser.add_argument("--autoencoder", help="encoder .keras saved by networks.train (autoencoder kinds)")
+    parser.add_argument(
+        "--autoencoder", help="encoder .keras saved by networks.train (autoencoder kinds)"
+    )
     parser.add_argument("--mnist-cnn", help="classifier .keras saved by networks.train mnist-cnn")
-    parser.add_argument("--mnist-dir", default=None, help="folder with mnist.npz for the digits env")
+    parser.add_argument(
+        "--mnist-dir", default=None, help="folder with mnist.npz for the digits env"
+    )
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--threshold", type=float, default=0.95)
     parser.add_argument("--check-every", type=int, default=2_000)
@@ -65,18 +84,39 @@ def main() -> None:
     tf.config.threading.set_intra_op_parallelism_threads(1)  # as agents.run does
     tf.config.threading.set_inter_op_parallelism_threads(1)
 
-    variants = [("onehot", "frozenlake", None, {}), ("pixels_flat", "frozenlake-pixels", None, {}),
-                ("pixels_cnn", "frozenlake-pixels", "cnn", {})]
+    variants = [
+        ("onehot", "frozenlake", None, {}),
+        ("pixels_flat", "frozenlake-pixels", None, {}),
+        ("pixels_cnn", "frozenlake-pixels", "cnn", {}),
+    ]
     if args.autoencoder:
-        variants.insert(0, ("pixels_autoencoder", "frozenlake-pixels", f"autoencoder:{args.autoencoder}", {}))
+        variants.insert(
+            0, ("pixels_autoencoder", "frozenlake-pixels", f"autoencoder:{args.autoencoder}", {})
+        )
     if args.mnist_cnn:
-        variants.append(("digits_mnist_cnn", "frozenlake-digits", f"mnist-cnn:{args.mnist_cnn}",
-                         {"data_dir": args.mnist_dir} if args.mnist_dir else {}))
+        variants.append(
+            (
+                "digits_mnist_cnn",
+                "frozenlake-digits",
+                f"mnist-cnn:{args.mnist_cnn}",
+                {"digits": mnist_digits("test", args.mnist_dir)},
+            )
+        )
     runs = []
     for name, env_name, encoder, options in variants:
         for seed in (int(s) for s in args.seeds.split(",")):
-            runs.append(run_variant(name, env_name, encoder, seed, args.threshold, args.check_every,
-                                    args.max_episodes, options))
+            runs.append(
+                run_variant(
+                    name,
+                    env_name,
+                    encoder,
+                    seed,
+                    args.threshold,
+                    args.check_every,
+                    args.max_episodes,
+                    options,
+                )
+            )
             if not args.json:
                 print(json.dumps(runs[-1]), flush=True)
     result: dict = {"threshold": args.threshold, "map": "4x4", "slippery": True, "runs": runs}

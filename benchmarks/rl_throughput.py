@@ -69,12 +69,20 @@ def naive_rate(port, steps: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object only")
     parser.add_argument("--repeats", type=int, default=5, help="alternating repeats (at least 5)")
-    parser.add_argument("--steps", type=int, default=100_000, help="env steps per raw/tabular measurement")
-    parser.add_argument("--tf-steps", type=int, default=20_000, help="env steps per DQN/classic measurement")
-    parser.add_argument("--naive-steps", type=int, default=1_500, help="env steps per naive-port measurement")
+    parser.add_argument(
+        "--steps", type=int, default=100_000, help="env steps per raw/tabular measurement"
+    )
+    parser.add_argument(
+        "--tf-steps", type=int, default=20_000, help="env steps per DQN/classic measurement"
+    )
+    parser.add_argument(
+        "--naive-steps", type=int, default=1_500, help="env steps per naive-port measurement"
+    )
     args = parser.parse_args()
 
     import tensorflow as tf

@@ -34,9 +34,17 @@ def train_until(agent, env, target: float, check_every: int, max_episodes: int) 
         if agent.env_steps >= next_check:
             next_check = agent.env_steps + check_every
             if greedy_success(env, agent.q_table()) >= target:
-                return {"seconds": round(time.perf_counter() - start, 2), "env_steps": agent.env_steps,
-                        "solved": True}
-    return {"seconds": None, "env_steps": None, "solved": False, "gave_up_after_steps": agent.env_steps}
+                return {
+                    "seconds": round(time.perf_counter() - start, 2),
+                    "env_steps": agent.env_steps,
+                    "solved": True,
+                }
+    return {
+        "seconds": None,
+        "env_steps": None,
+        "solved": False,
+        "gave_up_after_steps": agent.env_steps,
+    }
 
 
 def time_to_solve(agent_kind: str, seed: int, threshold: float, check_every: int) -> dict:
@@ -47,16 +55,24 @@ def time_to_solve(agent_kind: str, seed: int, threshold: float, check_every: int
     env = make_env(cfg)
     target = threshold * plan(env).success_probability
     agent = make_agent(cfg, env)
-    return {"agent": agent_kind, "seed": seed, **train_until(agent, env, target, check_every, cfg.episodes)}
+    return {
+        "agent": agent_kind,
+        "seed": seed,
+        **train_until(agent, env, target, check_every, cfg.episodes),
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object only")
     parser.add_argument("--seeds", default="0,1,2,3,4")
     parser.add_argument("--agents", default="tabular,classic,dqn")
     parser.add_argument("--threshold", type=float, default=0.97, help="fraction of the optimum")
-    parser.add_argument("--check-every", type=int, default=2_000, help="env steps between exact checks")
+    parser.add_argument(
+        "--check-every", type=int, default=2_000, help="env steps between exact checks"
+    )
     args = parser.parse_args()
 
     import tensorflow as tf

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import gymnasium as gym
 
-from envs.errors import UsageError
+from common.errors import UsageError
 from envs.frozenlake import FrozenLakeEnv
 from envs.pixels import FrozenLakeDigitsEnv, FrozenLakePixelsEnv, make_digits_env
 from envs.vector import FrozenLakeVectorEnv
@@ -54,13 +54,24 @@ def make_vector(name: str, num_envs: int, **options) -> gym.vector.VectorEnv:
     if key == "frozenlake":
         return FrozenLakeVectorEnv(num_envs, **options)
     _factory(key)  # unknown names fail here, with the one-line message (and nothing is built)
-    return gym.vector.SyncVectorEnv([lambda: make(key, **options) for _ in range(num_envs)],
-                                    autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    return gym.vector.SyncVectorEnv(
+        [lambda: make(key, **options) for _ in range(num_envs)],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    )
 
 
 for _name, _gym_id in _GYM_IDS.items():
     if _gym_id not in gym.registry:
         gym.register(id=_gym_id, entry_point=_FACTORIES[_name])
 
-__all__ = ["FrozenLakeDigitsEnv", "FrozenLakeEnv", "FrozenLakePixelsEnv", "FrozenLakeVectorEnv",
-           "OneHotObservation", "UsageError", "make", "make_vector", "names"]
+__all__ = [
+    "FrozenLakeDigitsEnv",
+    "FrozenLakeEnv",
+    "FrozenLakePixelsEnv",
+    "FrozenLakeVectorEnv",
+    "OneHotObservation",
+    "UsageError",
+    "make",
+    "make_vector",
+    "names",
+]

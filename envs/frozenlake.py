@@ -101,7 +101,7 @@ class FrozenLakeEnv(gym.Env):
             default_step_limit(self.rows) if max_episode_steps is None else int(max_episode_steps)
         )
         if self.max_episode_steps <= 0:
-            from envs.errors import UsageError
+            from common.errors import UsageError
 
             raise UsageError(f"max_episode_steps must be positive, got {self.max_episode_steps}")
         self.n_rows, self.n_cols = len(self.rows), len(self.rows[0])
@@ -153,5 +153,7 @@ class FrozenLakeEnv(gym.Env):
         if self._last_action is not None:
             lines.append(f"  ({('Left', 'Down', 'Right', 'Up')[self._last_action]})")
         for i, row in enumerate(self.rows):
-            lines.append("".join(f"[{t}]" if (i, j) == (r, c) else f" {t} " for j, t in enumerate(row)))
+            lines.append(
+                "".join(f"[{t}]" if (i, j) == (r, c) else f" {t} " for j, t in enumerate(row))
+            )
         return "\n".join(lines) + "\n"

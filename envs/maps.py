@@ -10,7 +10,7 @@ from collections import deque
 
 import numpy as np
 
-from envs.errors import UsageError
+from common.errors import UsageError
 
 NAMED_MAPS: dict[str, tuple[str, ...]] = {
     "4x4": ("SFFF", "FHFH", "FFFH", "HFFG"),
@@ -91,7 +91,12 @@ def _goal_reachable(rows: tuple[str, ...]) -> bool:
             return True
         for dr, dc in ((1, 0), (-1, 0), (0, 1), (0, -1)):
             nr, nc = r + dr, c + dc
-            if 0 <= nr < n_rows and 0 <= nc < n_cols and (nr, nc) not in seen and rows[nr][nc] != "H":
+            if (
+                0 <= nr < n_rows
+                and 0 <= nc < n_cols
+                and (nr, nc) not in seen
+                and rows[nr][nc] != "H"
+            ):
                 seen.add((nr, nc))
                 queue.append((nr, nc))
     return False

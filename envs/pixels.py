@@ -13,13 +13,10 @@ observations. Nothing here imports TensorFlow.
 
 from __future__ import annotations
 
-import functools
-import os
-
 import numpy as np
 from gymnasium import spaces
 
-from envs.errors import UsageError
+from common.errors import UsageError
 from envs.frozenlake import FrozenLakeEnv
 
 #: Tile colours (RGB) and grey levels, chosen so that every tile and the agent differ in both.
@@ -95,8 +92,10 @@ class FrozenLakePixelsEnv(_ImageFrozenLake):
             height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
             height, width = int(height), int(width)
             if height < self.n_rows or width < self.n_cols:
-                raise UsageError(f"image_size {height}x{width} is smaller than the map "
-                                 f"({self.n_rows}x{self.n_cols}): give at least one pixel per cell")
+                raise UsageError(
+                    f"image_size {height}x{width} is smaller than the map "
+                    f"({self.n_rows}x{self.n_cols}): give at least one pixel per cell"
+                )
             self.cell_size = None
         # Which cell each pixel row / column shows; the marker is the middle half of a cell.
         self._pixel_row = np.arange(height) * self.n_rows // height
@@ -183,7 +182,7 @@ class FrozenLakeDigitsEnv(_ImageFrozenLake):
 
     Args (besides FrozenLakeEnv's):
         digits: ``{digit: (N, h, w) uint8}`` or ``(images, labels)``; every digit below the map's
-            larger side needs at least one image. :func:`make_digits_env` reads MNIST's.
+            larger side needs at least one image. ``networks.datasets.mnist_digits()`` loads MNIST's.
     """
 
     observation_tiles = 2
@@ -199,14 +198,18 @@ class FrozenLakeDigitsEnv(_ImageFrozenLake):
     ) -> None:
         super().__init__(map, slippery, max_episode_steps, map_seed, render_mode)
         if max(self.n_rows, self.n_cols) > MAX_DIGIT_SIZE:
-            raise UsageError(f"frozenlake-digits shows rows and columns as single digits: the map is "
-                             f"{self.n_rows}x{self.n_cols}, use at most {MAX_DIGIT_SIZE}x{MAX_DIGIT_SIZE}")
+            raise UsageError(
+                f"frozenlake-digits shows rows and columns as single digits: the map is "
+                f"{self.n_rows}x{self.n_cols}, use at most {MAX_DIGIT_SIZE}x{MAX_DIGIT_SIZE}"
+            )
         pools = _digit_pools(digits)
         needed = range(max(self.n_rows, self.n_cols))
         missing = [d for d in needed if d not in pools]
         if missing:
-            raise UsageError(f"digits: no images of {', '.join(str(d) for d in missing)}; a "
-                             f"{self.n_rows}x{self.n_cols} map needs digits 0..{needed[-1]}")
+            raise UsageError(
+                f"digits: no images of {', '.join(str(d) for d in missing)}; a "
+                f"{self.n_rows}x{self.n_cols} map needs digits 0..{needed[-1]}"
+            )
         self._pools = [pools[d] for d in needed]
         self.digit_shape: tuple[int, int] = tuple(self._pools[0].shape[1:])  # type: ignore[assignment]
         h, w = self.digit_shape
@@ -227,32 +230,20 @@ class FrozenLakeDigitsEnv(_ImageFrozenLake):
     def state_images(self) -> np.ndarray:
         """``(S, h, 2w, 1)``: each state shown with the first image of each digit (no draw)."""
         first = [pool[0] for pool in self._pools]
-        return np.stack([np.concatenate([first[s // self.n_cols], first[s % self.n_cols]], axis=1)
-                         for s in range(self.table.n_states)])[..., None]
+        return np.stack(
+            [
+                np.concatenate([first[s // self.n_cols], first[s % self.n_cols]], axis=1)
+                for s in range(self.table.n_states)
+            ]
+        )[..., None]
 
 
-@functools.lru_cache(maxsize=4)
-def mnist_digits(split: str = "test", data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """MNIST ``(images, labels)`` of one split through the project's dataset layer; read once
-    per process, so the copies of a vector env share one array."""
-    from networks.datasets import load_dataset  # networks sits above envs: imported only when used
-
-    if split not in ("train", "val", "test"):
-        raise UsageError(f"mnist split must be train, val or test, got {split!r}")
-    data = load_dataset("mnist", data_dir)
-    images, labels = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
-    images.setflags(write=False)
-    return images, labels
-
-
-def make_digits_env(
-    digits: DigitImages | None = None,
-    *,
-    mnist_split: str = "test",
-    data_dir: str | os.PathLike | None = None,
-    **options,
-) -> FrozenLakeDigitsEnv:
-    """``frozenlake-digits`` with the given digit images, or MNIST's ``mnist_split`` by default."""
+def make_digits_env(digits: DigitImages | None = None, **options) -> FrozenLakeDigitsEnv:
+    """``frozenlake-digits`` by name: the digit images are the caller's to load, so that envs/
+    reads no dataset files (``networks.datasets.mnist_digits()`` gives MNIST's)."""
     if digits is None:
-        digits = mnist_digits(mnist_split, None if data_dir is None else str(data_dir))
+        raise UsageError(
+            "frozenlake-digits needs its digit images: pass digits=(images, labels), "
+            "e.g. networks.datasets.mnist_digits() (agents.run loads MNIST's test digits itself)"
+        )
     return FrozenLakeDigitsEnv(digits, **options)

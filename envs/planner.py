@@ -55,7 +55,9 @@ def evaluate_policy(env: FrozenLakeEnv, policy: np.ndarray) -> float:
     table = env.table
     policy = np.asarray(policy, dtype=np.int64)
     if policy.shape != (table.n_states,):
-        raise ValueError(f"policy must have one action per state ({table.n_states}), got {policy.shape}")
+        raise ValueError(
+            f"policy must have one action per state ({table.n_states}), got {policy.shape}"
+        )
     rows = np.arange(table.n_states)
     values = np.zeros(table.n_states)
     for _ in range(env.max_episode_steps):

@@ -13,7 +13,9 @@ class OneHotObservation(gym.ObservationWrapper):
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
         if not isinstance(env.observation_space, spaces.Discrete):
-            raise TypeError(f"OneHotObservation needs a Discrete observation space, got {env.observation_space}")
+            raise TypeError(
+                f"OneHotObservation needs a Discrete observation space, got {env.observation_space}"
+            )
         n = int(env.observation_space.n)
         self._eye = np.eye(n, dtype=np.float32)
         self.observation_space = spaces.Box(0.0, 1.0, shape=(n,), dtype=np.float32)

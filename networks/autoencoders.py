@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from envs.errors import UsageError
+from common.errors import UsageError
 from networks.datasets import Dataset
 from networks.models import BuildArgs, ModelSpec, Prepared, image_inputs, register_model
 
@@ -231,14 +231,26 @@ def image_batch01(x: np.ndarray) -> np.ndarray:
 
 
 def autoencoder_spec(
-    name: str, dataset: str, description: str, build: Callable[[BuildArgs], keras.Model], *,
-    epochs: int, decay: float | None = 0.05, **overrides: Any,
+    name: str,
+    dataset: str,
+    description: str,
+    build: Callable[[BuildArgs], keras.Model],
+    *,
+    epochs: int,
+    decay: float | None = 0.05,
+    **overrides: Any,
 ) -> ModelSpec:
     """What every autoencoder shares: Adam 0.002 on batches of 128, pixel MSE, the
     reconstruction report, and the encoder saved beside the model."""
     fields: dict[str, Any] = dict(
-        batch_size=128, lr=0.002, decay=decay, loss="mean_squared_error", metrics=(),
-        prepare=reconstruction_inputs, kind="autoencoder", evaluate=reconstruction_report(False),
+        batch_size=128,
+        lr=0.002,
+        decay=decay,
+        loss="mean_squared_error",
+        metrics=(),
+        prepare=reconstruction_inputs,
+        kind="autoencoder",
+        evaluate=reconstruction_report(False),
         companions=encoder_of,
     )
     return ModelSpec(name, dataset, description, build, epochs=epochs, **{**fields, **overrides})

@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from envs.errors import UsageError, run_main
+from common.errors import UsageError, run_main
 
 if TYPE_CHECKING:  # TensorFlow is imported lazily: `--help` and flag errors stay instant.
     import tensorflow as tf

@@ -14,8 +14,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from envs.atomic import atomic_path
-from envs.errors import UsageError
+from common.atomic import atomic_path
+from common.errors import UsageError
 
 _CHUNK = 1 << 20
 

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from envs.errors import OneLineArgumentParser, UsageError, run_main
+from common.errors import OneLineArgumentParser, UsageError, run_main
 from networks.predict import load_model
 from networks.text import EOS
 

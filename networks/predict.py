@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from envs.errors import OneLineArgumentParser, UsageError, run_main
+from common.errors import OneLineArgumentParser, UsageError, run_main
 from networks.datasets import DATASETS
 from networks.models import MODELS
 

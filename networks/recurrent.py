@@ -32,8 +32,8 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from envs.atomic import atomic_path, atomic_write_text
-from envs.errors import UsageError
+from common.atomic import atomic_path, atomic_write_text
+from common.errors import UsageError
 from networks import text  # noqa: F401  (registers the imdb and ptb datasets)
 from networks.datasets import Dataset
 from networks.models import BuildArgs, ModelSpec, Prepared, register_model

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Generic, TypeVar
 
-from envs.errors import UsageError
+from common.errors import UsageError
 
 T = TypeVar("T")
 

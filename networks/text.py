@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from envs.errors import UsageError
+from common.errors import UsageError
 from networks.datasets import Dataset, DatasetSpec, Layout, Remote, register_dataset
 
 # --- IMDB ------------------------------------------------------------------------------------

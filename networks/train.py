@@ -23,8 +23,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from envs.atomic import atomic_path, atomic_write_text
-from envs.errors import EXIT_INTERRUPTED, OneLineArgumentParser, UsageError, run_main
+from common.atomic import atomic_path, atomic_write_text
+from common.errors import EXIT_INTERRUPTED, OneLineArgumentParser, UsageError, run_main
 from networks.datasets import Dataset, load_dataset
 from networks.devices import (
     DeviceConfig,

@@ -36,6 +36,6 @@ from networks.devices import (  # noqa: F401
 if __name__ == "__main__":
     import sys
 
-    from envs.errors import run_main
+    from common.errors import run_main
 
     sys.exit(run_main(main))

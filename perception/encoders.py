@@ -39,8 +39,8 @@ import numpy as np
 import tensorflow as tf
 from gymnasium import spaces
 
-from envs.atomic import atomic_path
-from envs.errors import UsageError
+from common.atomic import atomic_path
+from common.errors import UsageError
 
 #: Spec kinds: what the file at PATH is, and how to make one.
 KINDS = {
@@ -51,7 +51,7 @@ KINDS = {
 }
 TRAIN_HINT = {
     "autoencoder": "train one with `python -m networks.train lake-autoencoder --save lake-ae.keras` "
-                   "and give the encoder it saves (lake-ae.encoder.keras)",
+    "and give the encoder it saves (lake-ae.encoder.keras)",
     "mnist-cnn": "train one with `python -m networks.train mnist-cnn --save PATH`",
     "classifier": "train one with `python -m networks.train mnist-cnn --save PATH`",
 }
@@ -93,7 +93,9 @@ def parse_encoder_spec(text: str) -> EncoderSpec:
         raise UsageError(f"unknown encoder kind {kind!r} in {text!r}: {SPEC_HELP}")
     if kind == "cnn":
         if sep:
-            raise UsageError(f"encoder 'cnn' learns end to end and takes no file, got {text!r}: use cnn")
+            raise UsageError(
+                f"encoder 'cnn' learns end to end and takes no file, got {text!r}: use cnn"
+            )
         return EncoderSpec("cnn")
     if not rest:
         raise UsageError(f"encoder {kind!r} needs a saved model: use {kind}:PATH (a .keras file)")
@@ -101,7 +103,9 @@ def parse_encoder_spec(text: str) -> EncoderSpec:
     head, at, tail = rest.rpartition("@")
     if at and "/" not in tail and os.sep not in tail:
         if not tail or not head:
-            raise UsageError(f"encoder spec {text!r} has an empty path or layer: use {kind}:PATH@LAYER")
+            raise UsageError(
+                f"encoder spec {text!r} has an empty path or layer: use {kind}:PATH@LAYER"
+            )
         path, layer = head, tail
     return EncoderSpec(kind, Path(path).expanduser(), layer)
 
@@ -133,7 +137,9 @@ class Encoder:
 
 def _starts_with_rescaling(model: keras.Model) -> bool:
     """Whether the model divides its own pixels (``networks/`` models do: ``Rescaling(1/255)``)."""
-    first = next((lay for lay in model.layers if not isinstance(lay, keras.layers.InputLayer)), None)
+    first = next(
+        (lay for lay in model.layers if not isinstance(lay, keras.layers.InputLayer)), None
+    )
     return isinstance(first, keras.layers.Rescaling)
 
 
@@ -148,15 +154,21 @@ def _read_model(path: Path, kind: str) -> keras.Model:
     if not path.is_file():
         raise UsageError(f"encoder file {path} not found: {hint}, or fix the path")
     if path.suffix != ".keras":
-        raise UsageError(f"encoder file {path} is not a .keras file: save the model with model.save('NAME.keras')")
+        raise UsageError(
+            f"encoder file {path} is not a .keras file: save the model with model.save('NAME.keras')"
+        )
     if not zipfile.is_zipfile(path):
         raise UsageError(f"encoder file {path} is corrupt (not a .keras zip archive): {hint}")
     try:
         model = keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # any failure of a user's file is one usage line
-        raise UsageError(f"encoder file {path} is corrupt or not a Keras model ({_first_line(exc)}): {hint}") from None
+        raise UsageError(
+            f"encoder file {path} is corrupt or not a Keras model ({_first_line(exc)}): {hint}"
+        ) from None
     if not isinstance(model, keras.Model) or len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise UsageError(f"encoder file {path} must hold a model with one image input and one output: {hint}")
+        raise UsageError(
+            f"encoder file {path} must hold a model with one image input and one output: {hint}"
+        )
     return model
 
 
@@ -177,15 +189,21 @@ def load_encoder(
             cut = model.get_layer(layer)
         except ValueError:
             known = ", ".join(lay.name for lay in model.layers)
-            raise UsageError(f"encoder {path} has no layer {layer!r}: choose one of {known}") from None
+            raise UsageError(
+                f"encoder {path} has no layer {layer!r}: choose one of {known}"
+            ) from None
         model = keras.Model(model.inputs, cut.output, name=f"{model.name}_to_{layer}")
     elif kind == "autoencoder" and tuple(model.outputs[0].shape) == tuple(model.inputs[0].shape):
-        raise UsageError(f"encoder {path} outputs images like its input, so it is a whole autoencoder: "
-                         f"save its encoder alone, or cut it at the code layer with autoencoder:{path}@LAYER")
+        raise UsageError(
+            f"encoder {path} outputs images like its input, so it is a whole autoencoder: "
+            f"save its encoder alone, or cut it at the code layer with autoencoder:{path}@LAYER"
+        )
     dtype = str(model.inputs[0].dtype)
     if not dtype.startswith(("float", "bfloat")):
-        raise UsageError(f"encoder {path} takes {dtype} input; it must take float pixels: re-save it "
-                         f"with a float32 keras.Input")
+        raise UsageError(
+            f"encoder {path} takes {dtype} input; it must take float pixels: re-save it "
+            f"with a float32 keras.Input"
+        )
     model.trainable = bool(trainable)
     if input_range == "auto":
         input_range = "byte" if _starts_with_rescaling(model) else "unit"
@@ -237,14 +255,21 @@ class BatchEncoder:
     def __init__(self, encoder: Encoder, observation_space: gym.Space, *, tiles: int = 1) -> None:
         self.encoder, self.tiles = encoder, int(tiles)
         name = encoder.source
-        if not (isinstance(observation_space, spaces.Box) and observation_space.dtype == np.uint8
-                and len(observation_space.shape) == 3):
-            raise UsageError(f"encoder {name} needs uint8 image observations (H, W, C), but the env "
-                             f"gives {observation_space}: use frozenlake-pixels or frozenlake-digits")
+        if not (
+            isinstance(observation_space, spaces.Box)
+            and observation_space.dtype == np.uint8
+            and len(observation_space.shape) == 3
+        ):
+            raise UsageError(
+                f"encoder {name} needs uint8 image observations (H, W, C), but the env "
+                f"gives {observation_space}: use frozenlake-pixels or frozenlake-digits"
+            )
         self.image_shape: tuple[int, int, int] = tuple(int(d) for d in observation_space.shape)  # type: ignore[assignment]
         height, width, channels = self.image_shape
         if self.tiles < 1 or width % self.tiles:
-            raise UsageError(f"cannot split {_shape(self.image_shape)} images into {tiles} tiles side by side")
+            raise UsageError(
+                f"cannot split {_shape(self.image_shape)} images into {tiles} tiles side by side"
+            )
         tile = (height, width // self.tiles, channels)
         want = encoder.input_shape
         problem = f"encoder {name} takes {_shape(want)} inputs but the env's "
@@ -283,9 +308,13 @@ class BatchEncoder:
         try:  # trace now: anything else the model objects to shows up before training
             probe = self._compiled(tf.zeros((1, *self.image_shape), tf.uint8))
         except Exception as exc:  # the model is the user's: one usage line
-            raise UsageError(f"{problem} and it fails on them ({_first_line(exc)}): {fix}") from None
+            raise UsageError(
+                f"{problem} and it fails on them ({_first_line(exc)}): {fix}"
+            ) from None
         self.feature_dim = int(probe.shape[-1])
-        self.feature_space = spaces.Box(-np.inf, np.inf, shape=(self.feature_dim,), dtype=np.float32)
+        self.feature_space = spaces.Box(
+            -np.inf, np.inf, shape=(self.feature_dim,), dtype=np.float32
+        )
 
     def features(self, images: tf.Tensor, training: bool = False) -> tf.Tensor:
         """``(N, H, W, C)`` uint8 -> ``(N, feature_dim)`` float32, as TensorFlow ops."""
@@ -296,7 +325,10 @@ class BatchEncoder:
         height, width, channels = self.image_shape
         if self.tiles > 1:  # (N, H, k*w, C) -> (N*k, H, w, C), tiles of one image kept together
             x = tf.reshape(x, (n, height, self.tiles, width // self.tiles, channels))
-            x = tf.reshape(tf.transpose(x, (0, 2, 1, 3, 4)), (n * self.tiles, height, width // self.tiles, channels))
+            x = tf.reshape(
+                tf.transpose(x, (0, 2, 1, 3, 4)),
+                (n * self.tiles, height, width // self.tiles, channels),
+            )
         if self._gray:
             x = tf.image.rgb_to_grayscale(x)
         if self._to_rgb:
@@ -311,8 +343,10 @@ class BatchEncoder:
     def __call__(self, images: np.ndarray) -> np.ndarray:
         images = np.asarray(images)
         if images.shape[1:] != self.image_shape or images.dtype != np.uint8:
-            raise ValueError(f"expected a batch of uint8 {_shape(self.image_shape)} images, "
-                             f"got {images.dtype} {images.shape}")
+            raise ValueError(
+                f"expected a batch of uint8 {_shape(self.image_shape)} images, "
+                f"got {images.dtype} {images.shape}"
+            )
         return self._compiled(images).numpy()
 
     encode_batch = __call__
@@ -324,7 +358,9 @@ def _tiles_of(env: gym.Env | gym.vector.VectorEnv) -> int:
     return int(getattr(getattr(inner, "unwrapped", inner), "observation_tiles", 1))
 
 
-def batch_encoder(env: gym.Env | gym.vector.VectorEnv, encoder: Encoder | EndToEnd | str) -> BatchEncoder:
+def batch_encoder(
+    env: gym.Env | gym.vector.VectorEnv, encoder: Encoder | EndToEnd | str
+) -> BatchEncoder:
     """A :class:`BatchEncoder` for ``env``'s observations (a vector env's single ones)."""
     if not isinstance(encoder, Encoder):
         encoder = _loaded(encoder)
@@ -335,7 +371,9 @@ def batch_encoder(env: gym.Env | gym.vector.VectorEnv, encoder: Encoder | EndToE
 def _loaded(spec: str | EndToEnd) -> Encoder:
     encoder = spec if isinstance(spec, EndToEnd) else encoder_from_spec(spec)
     if isinstance(encoder, EndToEnd):
-        raise UsageError("encoder 'cnn' is not a featurizer: the agent builds a conv Q-network on the raw images")
+        raise UsageError(
+            "encoder 'cnn' is not a featurizer: the agent builds a conv Q-network on the raw images"
+        )
     return encoder
 
 

@@ -16,21 +16,32 @@ SMALL = dict(num_envs=4, batch_size=16, learning_starts=16, buffer_size=2_000, h
 
 def dqn(map="4x4", slippery=True, max_episode_steps=None, seed=0, encoder=None, **overrides):
     cfg = DQNConfig(**{**SMALL, **overrides})
-    venv = envs.make_vector("frozenlake", cfg.num_envs, map=map, slippery=slippery,
-                            max_episode_steps=max_episode_steps)
+    venv = envs.make_vector(
+        "frozenlake", cfg.num_envs, map=map, slippery=slippery, max_episode_steps=max_episode_steps
+    )
     return DQNAgent(venv, cfg, seed, encoder=encoder)
 
 
 def transitions(agent):
     b = agent.buffer
-    return [(int(b.obs[i].argmax()), int(b.actions[i]), float(b.rewards[i]), int(b.next_obs[i].argmax()),
-             float(b.discounts[i])) for i in range(len(b))]
+    return [
+        (
+            int(b.obs[i].argmax()),
+            int(b.actions[i]),
+            float(b.rewards[i]),
+            int(b.next_obs[i].argmax()),
+            float(b.discounts[i]),
+        )
+        for i in range(len(b))
+    ]
 
 
 def test_vector_env_matches_single_env_dynamics():
     venv = envs.make_vector("frozenlake", 3000, slippery=True)
     venv.reset(seed=0)
-    states, rewards, terminated, truncated, infos = venv.step(np.full(3000, 1))  # DOWN from the start
+    states, rewards, terminated, truncated, infos = venv.step(
+        np.full(3000, 1)
+    )  # DOWN from the start
     # From 0, DOWN goes to 4, or slips LEFT (stays at 0) or RIGHT (to 1): a third each.
     counts = np.bincount(states, minlength=16)[[0, 1, 4]] / 3000
     assert np.allclose(counts, 1 / 3, atol=0.04)
@@ -42,16 +53,29 @@ def test_vector_env_autoresets_in_the_same_step():
     venv.reset(seed=0)
     states, rewards, terminated, _, infos = venv.step(np.array([RIGHT, 0]))
     assert terminated.tolist() == [True, False] and rewards.tolist() == [1.0, 0.0]
-    assert states.tolist() == [0, 0] and infos["final_obs"][0] == 1 and infos["_final_obs"].tolist() == [True, False]
+    assert (
+        states.tolist() == [0, 0]
+        and infos["final_obs"][0] == 1
+        and infos["_final_obs"].tolist() == [True, False]
+    )
 
 
 def test_terminated_does_not_bootstrap_and_truncated_does():
-    agent = dqn(map="SFG", slippery=False, max_episode_steps=1, epsilon_start=0, epsilon_end=0, num_envs=1,
-                learning_starts=10**9)
+    agent = dqn(
+        map="SFG",
+        slippery=False,
+        max_episode_steps=1,
+        epsilon_start=0,
+        epsilon_end=0,
+        num_envs=1,
+        learning_starts=10**9,
+    )
     agent.train_chunk(1)  # greedy on zero-initialised... whatever action: one step, then the limit
-    (obs, action, reward, next_obs, discount), = transitions(agent)
+    ((obs, action, reward, next_obs, discount),) = transitions(agent)
     assert discount == pytest.approx(0.99)  # truncated: bootstraps
-    agent = dqn(map="SG", slippery=False, epsilon_start=1, epsilon_end=1, num_envs=1, learning_starts=10**9)
+    agent = dqn(
+        map="SG", slippery=False, epsilon_start=1, epsilon_end=1, num_envs=1, learning_starts=10**9
+    )
     while not any(t[2] == 1.0 for t in transitions(agent)):
         agent.train_chunk(1)
     goal = next(t for t in transitions(agent) if t[2] == 1.0)
@@ -59,9 +83,19 @@ def test_terminated_does_not_bootstrap_and_truncated_does():
 
 
 def test_n_step_returns():
-    agent = dqn(map="SFFG", slippery=False, n_step=2, gamma=0.5, epsilon_start=0, epsilon_end=0, num_envs=1,
-                learning_starts=10**9)
-    agent.mirror.set_weights([np.zeros((4, 16)), np.zeros(16), np.zeros((16, 4)), np.array([0, 0, 1, 0.0])])
+    agent = dqn(
+        map="SFFG",
+        slippery=False,
+        n_step=2,
+        gamma=0.5,
+        epsilon_start=0,
+        epsilon_end=0,
+        num_envs=1,
+        learning_starts=10**9,
+    )
+    agent.mirror.set_weights(
+        [np.zeros((4, 16)), np.zeros(16), np.zeros((16, 4)), np.array([0, 0, 1, 0.0])]
+    )
     agent.train_chunk(1)  # always RIGHT: 0 -> 1 -> 2 -> 3 (goal)
     got = sorted(transitions(agent))
     assert got == [
@@ -84,9 +118,16 @@ def test_dqn_checkpoint_round_trip(tmp_path):
     agent.save(tmp_path)
     fresh = dqn(save_replay=True, seed=5)
     fresh.restore(tmp_path)
-    assert (fresh.episodes, fresh.env_steps, fresh.updates) == (agent.episodes, agent.env_steps, agent.updates)
-    for a, b in zip(agent.online.get_weights() + agent.target.get_weights(),
-                    fresh.online.get_weights() + fresh.target.get_weights(), strict=True):
+    assert (fresh.episodes, fresh.env_steps, fresh.updates) == (
+        agent.episodes,
+        agent.env_steps,
+        agent.updates,
+    )
+    for a, b in zip(
+        agent.online.get_weights() + agent.target.get_weights(),
+        fresh.online.get_weights() + fresh.target.get_weights(),
+        strict=True,
+    ):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(fresh.q_table(), agent.q_table())
     assert len(fresh.buffer) == len(agent.buffer)
@@ -133,7 +174,9 @@ def test_classic_update_is_sgd_on_summed_squared_td_error():
     assert batch.lengths.tolist() == [1] and len(changed) == 1
     s, a = changed[0]
     assert s == 0
-    next_state = {0: 0, 1: 0, 2: 1, 3: 0}[a]  # LEFT/UP hit the wall, DOWN too (one row), RIGHT moves
+    next_state = {0: 0, 1: 0, 2: 1, 3: 0}[
+        a
+    ]  # LEFT/UP hit the wall, DOWN too (one row), RIGHT moves
     target = 0.99 * before[next_state].max()
     # d/dW sum((target - q)^2) = -2 (target - q): SGD with lr 0.1 moves q by 0.2 (target - q)
     assert after[s, a] == pytest.approx(before[s, a] + 0.2 * (target - before[s, a]), rel=1e-5)
@@ -189,7 +232,7 @@ def test_dqn_on_pixels_with_a_frozen_encoder_and_end_to_end(tmp_path):
 
 
 def test_encoder_on_a_discrete_env_is_refused():
-    from envs.errors import UsageError
+    from common.errors import UsageError
 
     with pytest.raises(UsageError, match="--encoder is for image observations"):
         dqn(encoder="cnn")
@@ -197,25 +240,50 @@ def test_encoder_on_a_discrete_env_is_refused():
 
 def test_dqn_learns_the_deterministic_lake_from_pixels():
     # Raw lake images share almost every pixel; without centring the MLP never separates states.
-    cfg = DQNConfig(**{**SMALL, "hidden": (64,), "epsilon_decay": 3000, "lr_decay": 0, "lr_end": 1e-3,
-                       "train_every": 4})
+    cfg = DQNConfig(
+        **{
+            **SMALL,
+            "hidden": (64,),
+            "epsilon_decay": 3000,
+            "lr_decay": 0,
+            "lr_end": 1e-3,
+            "train_every": 4,
+        }
+    )
     agent = DQNAgent(envs.make_vector("frozenlake-pixels", cfg.num_envs, slippery=False), cfg, 1)
     train(agent, 700)
     assert greedy_success(envs.make("frozenlake-pixels", slippery=False), agent.q_table()) == 1.0
 
 
-def test_lake_autoencoder_trained_by_networks_is_a_featurizer_for_the_pixels_agent(tmp_path, monkeypatch):
+def test_lake_autoencoder_trained_by_networks_is_a_featurizer_for_the_pixels_agent(
+    tmp_path, monkeypatch
+):
     # The path a user takes: networks.train lake-autoencoder, then --encoder autoencoder:PATH.
     from networks import datasets
     from networks.train import TrainConfig
     from networks.train import train as train_network
 
     monkeypatch.setattr(datasets, "LAKE_MAPS", {"train": 40, "val": 2, "test": 2})
-    summary = train_network(TrainConfig(model="lake-autoencoder", epochs=4, batch_size=32, logdir=str(tmp_path / "ae"),
-                                        progress=False))
+    summary = train_network(
+        TrainConfig(
+            model="lake-autoencoder",
+            epochs=4,
+            batch_size=32,
+            logdir=str(tmp_path / "ae"),
+            progress=False,
+        )
+    )
     assert summary["history"]["loss"][-1] < summary["history"]["loss"][0]
-    cfg = DQNConfig(**{**SMALL, "hidden": (64,), "epsilon_decay": 3000, "lr_decay": 0, "lr_end": 1e-3,
-                       "train_every": 4})
+    cfg = DQNConfig(
+        **{
+            **SMALL,
+            "hidden": (64,),
+            "epsilon_decay": 3000,
+            "lr_decay": 0,
+            "lr_end": 1e-3,
+            "train_every": 4,
+        }
+    )
     venv = envs.make_vector("frozenlake-pixels", cfg.num_envs, slippery=False)
     agent = DQNAgent(venv, cfg, 1, encoder=f"autoencoder:{summary['saved_encoder']}")
     assert agent.input_shape == (32,)
@@ -229,19 +297,22 @@ def test_encoder_features_are_centred_and_scaled_like_one_hot_states(tmp_path):
     from agents.dqn import make_perception
 
     inputs = keras.Input((32, 32, 1))
-    features = keras.layers.Dense(8, kernel_initializer=keras.initializers.RandomUniform(0, 5, seed=0))(
-        keras.layers.Flatten()(inputs))  # codes in the thousands: far from one-hot's scale
+    features = keras.layers.Dense(
+        8, kernel_initializer=keras.initializers.RandomUniform(0, 5, seed=0)
+    )(keras.layers.Flatten()(inputs))  # codes in the thousands: far from one-hot's scale
     path = tmp_path / "encoder.keras"
     keras.Model(inputs, features).save(path)
     venv = envs.make_vector("frozenlake-pixels", 2)
     perception = make_perception(venv.single_observation_space, venv, f"autoencoder:{path}")
     states = perception.encode(venv.envs[0].unwrapped.state_images())
-    scale = np.abs(keras.Model(inputs, features).predict(venv.envs[0].unwrapped.state_images(), verbose=0)).max()
+    scale = np.abs(
+        keras.Model(inputs, features).predict(venv.envs[0].unwrapped.state_images(), verbose=0)
+    ).max()
     assert scale > 100
     np.testing.assert_allclose(states.mean(axis=0), 0.0, atol=1e-4)
-    assert np.sqrt((states ** 2).sum(axis=1).mean()) == pytest.approx(1.0, rel=1e-4)
+    assert np.sqrt((states**2).sum(axis=1).mean()) == pytest.approx(1.0, rel=1e-4)
     # A classifier's probabilities already have one-hot's scale: centred only.
     as_classifier = make_perception(venv.single_observation_space, venv, f"classifier:{path}")
     raw = as_classifier.encode(venv.envs[0].unwrapped.state_images())
     np.testing.assert_allclose(raw.mean(axis=0), 0.0, atol=1e-2 * scale)
-    assert np.sqrt((raw ** 2).sum(axis=1).mean()) > 10
+    assert np.sqrt((raw**2).sum(axis=1).mean()) > 10

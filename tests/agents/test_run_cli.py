@@ -13,7 +13,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from agents.run import main
-from envs.errors import run_main
+from common.errors import run_main
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -35,30 +35,75 @@ def scalar_steps(logdir: Path, tag: str) -> list[int]:
 
 def test_run_writes_summary_logs_and_checkpoint(tmp_path, capsys):
     logdir, summary = tmp_path / "run", tmp_path / "summary.json"
-    code, out, err = cli(["frozenlake", "--episodes", "300", "--eval-episodes", "50", "--logdir", str(logdir),
-                          "--summary-json", str(summary)], capsys)
+    code, out, err = cli(
+        [
+            "frozenlake",
+            "--episodes",
+            "300",
+            "--eval-episodes",
+            "50",
+            "--logdir",
+            str(logdir),
+            "--summary-json",
+            str(summary),
+        ],
+        capsys,
+    )
     assert code == 0, err
     data = json.loads(summary.read_text())
-    for key in ["env", "agent", "seed", "episodes", "env_steps", "train_seconds", "env_steps_per_second",
-                "eval_success_rate", "exact_success_rate", "optimal_success_rate", "optimality_ratio",
-                "logdir", "checkpoint"]:
+    for key in [
+        "env",
+        "agent",
+        "seed",
+        "episodes",
+        "env_steps",
+        "train_seconds",
+        "env_steps_per_second",
+        "eval_success_rate",
+        "exact_success_rate",
+        "optimal_success_rate",
+        "optimality_ratio",
+        "logdir",
+        "checkpoint",
+    ]:
         assert key in data
     assert data["episodes"] == 300 and data["env_steps"] > 300
     assert data["optimal_success_rate"] == pytest.approx(0.7442, abs=1e-4)
-    assert data["optimality_ratio"] == pytest.approx(data["exact_success_rate"] / data["optimal_success_rate"])
+    assert data["optimality_ratio"] == pytest.approx(
+        data["exact_success_rate"] / data["optimal_success_rate"]
+    )
     assert Path(data["checkpoint"]).is_file()
     assert json.loads((logdir / "config.json").read_text())["episodes"] == 300
     assert "Summary" in out and "ratio to optimum" in out
-    for tag in ["charts/success_rate", "charts/epsilon", "charts/learning_rate", "charts/steps_per_second",
-                "charts/episodic_return", "charts/episodic_length", "eval/exact_success_rate", "losses/td_abs"]:
+    for tag in [
+        "charts/success_rate",
+        "charts/epsilon",
+        "charts/learning_rate",
+        "charts/steps_per_second",
+        "charts/episodic_return",
+        "charts/episodic_length",
+        "eval/exact_success_rate",
+        "losses/td_abs",
+    ]:
         assert scalar_steps(logdir, tag), tag
 
 
 def test_same_seed_same_numbers(tmp_path, capsys):
     results = []
     for name in ("a", "b"):
-        cli(["frozenlake", "--episodes", "200", "--eval-episodes", "20", "--logdir", str(tmp_path / name),
-             "--no-dashboard"], capsys)
+        cli(
+            [
+                "frozenlake",
+                "--episodes",
+                "200",
+                "--eval-episodes",
+                "20",
+                "--logdir",
+                str(tmp_path / name),
+                "--no-dashboard",
+            ],
+            capsys,
+        )
         with np.load(tmp_path / name / "checkpoints" / "checkpoint.npz") as ckpt:
             results.append(ckpt["q"])
     np.testing.assert_array_equal(*results)
@@ -66,20 +111,43 @@ def test_same_seed_same_numbers(tmp_path, capsys):
 
 def test_config_file_and_flag_precedence(tmp_path, capsys):
     config = tmp_path / "run.toml"
-    config.write_text('episodes = 120\nmap = "SFFF,FHFH,FFFH,HFFG"\neval-episodes = 10\nslippery = false\n')
-    code, _, err = cli(["frozenlake", "--config", str(config), "--episodes", "80", "--logdir", str(tmp_path / "r"),
-                        "--summary-json", str(tmp_path / "s.json"), "--no-dashboard"], capsys)
+    config.write_text(
+        'episodes = 120\nmap = "SFFF,FHFH,FFFH,HFFG"\neval-episodes = 10\nslippery = false\n'
+    )
+    code, _, err = cli(
+        [
+            "frozenlake",
+            "--config",
+            str(config),
+            "--episodes",
+            "80",
+            "--logdir",
+            str(tmp_path / "r"),
+            "--summary-json",
+            str(tmp_path / "s.json"),
+            "--no-dashboard",
+        ],
+        capsys,
+    )
     assert code == 0, err
     data = json.loads((tmp_path / "s.json").read_text())
-    assert data["episodes"] == 80 and data["slippery"] is False and data["config"]["eval_episodes"] == 10
+    assert (
+        data["episodes"] == 80
+        and data["slippery"] is False
+        and data["config"]["eval_episodes"] == 10
+    )
 
 
 def test_resume_continues_steps_and_curves(tmp_path, capsys):
     logdir = tmp_path / "run"
     common = ["--eval-episodes", "0", "--no-dashboard", "--summary-json", str(tmp_path / "s.json")]
-    assert cli(["frozenlake", "--episodes", "200", "--logdir", str(logdir), *common], capsys)[0] == 0
+    assert (
+        cli(["frozenlake", "--episodes", "200", "--logdir", str(logdir), *common], capsys)[0] == 0
+    )
     first = json.loads((tmp_path / "s.json").read_text())
-    code, _, err = cli(["frozenlake", "--episodes", "400", "--logdir", str(logdir), "--resume", *common], capsys)
+    code, _, err = cli(
+        ["frozenlake", "--episodes", "400", "--logdir", str(logdir), "--resume", *common], capsys
+    )
     assert code == 0, err
     second = json.loads((tmp_path / "s.json").read_text())
     assert second["episodes"] == 400 and second["env_steps"] > first["env_steps"]
@@ -101,7 +169,10 @@ def test_resume_continues_steps_and_curves(tmp_path, capsys):
         (["frozenlake", "--episodes", "ten"], "invalid int value"),
         (["frozenlake", "--q-net", "resnet"], "invalid choice: 'resnet'"),
         (["frozenlake", "--data-dir", "mnist"], "--data-dir is for frozenlake-digits"),
-        (["frozenlake-digits", "--q-net", "--data-dir", "nowhere"], "mnist data not found: expected mnist.npz"),
+        (
+            ["frozenlake-digits", "--q-net", "--data-dir", "nowhere"],
+            "mnist data not found: expected mnist.npz",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, tmp_path, monkeypatch):
@@ -126,7 +197,22 @@ def test_unknown_config_key_is_refused(tmp_path, capsys):
 
 def test_bad_checkpoints_are_refused_and_kept(tmp_path, capsys):
     logdir = tmp_path / "run"
-    assert cli(["frozenlake", "--episodes", "50", "--eval-episodes", "0", "--logdir", str(logdir), "--no-dashboard"], capsys)[0] == 0
+    assert (
+        cli(
+            [
+                "frozenlake",
+                "--episodes",
+                "50",
+                "--eval-episodes",
+                "0",
+                "--logdir",
+                str(logdir),
+                "--no-dashboard",
+            ],
+            capsys,
+        )[0]
+        == 0
+    )
     ckpt = logdir / "checkpoints" / "checkpoint.npz"
     original = ckpt.read_bytes()
 
@@ -149,9 +235,25 @@ def test_ctrl_c_saves_and_says_how_to_resume(tmp_path):
     logdir = tmp_path / "run"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "agents.run", "frozenlake", "--episodes", "100000000", "--logdir", str(logdir),
-         "--eval-episodes", "10", "--checkpoint-every", "0"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "agents.run",
+            "frozenlake",
+            "--episodes",
+            "100000000",
+            "--logdir",
+            str(logdir),
+            "--eval-episodes",
+            "10",
+            "--checkpoint-every",
+            "0",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     # Wait until training has started (the plain dashboard's first line), then interrupt.
     deadline = time.monotonic() + 120
@@ -170,9 +272,28 @@ def test_ctrl_c_saves_and_says_how_to_resume(tmp_path):
 
 def test_q_net_run_logs_losses_q_values_histograms_and_graph(tmp_path, capsys):
     logdir = tmp_path / "run"
-    code, out, err = cli(["frozenlake", "--q-net", "--episodes", "150", "--eval-episodes", "20",
-                          "--num-envs", "8", "--learning-starts", "64", "--batch-size", "16",
-                          "--logdir", str(logdir), "--summary-json", str(tmp_path / "s.json"), "--no-dashboard"], capsys)
+    code, out, err = cli(
+        [
+            "frozenlake",
+            "--q-net",
+            "--episodes",
+            "150",
+            "--eval-episodes",
+            "20",
+            "--num-envs",
+            "8",
+            "--learning-starts",
+            "64",
+            "--batch-size",
+            "16",
+            "--logdir",
+            str(logdir),
+            "--summary-json",
+            str(tmp_path / "s.json"),
+            "--no-dashboard",
+        ],
+        capsys,
+    )
     assert code == 0, err
     data = json.loads((tmp_path / "s.json").read_text())
     assert data["agent"] == "dqn" and data["episodes"] >= 150
@@ -189,14 +310,27 @@ def test_q_net_run_logs_losses_q_values_histograms_and_graph(tmp_path, capsys):
 
 def test_classic_q_net_run_and_resume(tmp_path, capsys):
     logdir = tmp_path / "run"
-    common = ["--q-net", "classic", "--eval-episodes", "0", "--no-dashboard", "--logdir", str(logdir),
-              "--summary-json", str(tmp_path / "s.json")]
+    common = [
+        "--q-net",
+        "classic",
+        "--eval-episodes",
+        "0",
+        "--no-dashboard",
+        "--logdir",
+        str(logdir),
+        "--summary-json",
+        str(tmp_path / "s.json"),
+    ]
     assert cli(["frozenlake", "--episodes", "200", *common], capsys)[0] == 0
     first = json.loads((tmp_path / "s.json").read_text())
     code, _, err = cli(["frozenlake", "--episodes", "300", "--resume", *common], capsys)
     assert code == 0, err
     second = json.loads((tmp_path / "s.json").read_text())
-    assert second["agent"] == "classic" and second["episodes"] == 300 and second["env_steps"] > first["env_steps"]
+    assert (
+        second["agent"] == "classic"
+        and second["episodes"] == 300
+        and second["env_steps"] > first["env_steps"]
+    )
     code, _, err = cli(["frozenlake", "--q-net", "--logdir", str(logdir), "--resume"], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1
 
@@ -231,10 +365,27 @@ def test_digits_read_mnist_from_data_dir(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("DLTF_OFFLINE", "1")
     write_mnist_npz(tmp_path / "mnist", n_train=100, n_test=40)
     summary = tmp_path / "summary.json"
-    code, _, err = cli(["frozenlake-digits", "--q-net", "--episodes", "20", "--eval-episodes", "5",
-                        "--data-dir", str(tmp_path / "mnist"), "--logdir", str(tmp_path / "run"),
-                        "--summary-json", str(summary), "--no-dashboard"], capsys)
+    code, _, err = cli(
+        [
+            "frozenlake-digits",
+            "--q-net",
+            "--episodes",
+            "20",
+            "--eval-episodes",
+            "5",
+            "--data-dir",
+            str(tmp_path / "mnist"),
+            "--logdir",
+            str(tmp_path / "run"),
+            "--summary-json",
+            str(summary),
+            "--no-dashboard",
+        ],
+        capsys,
+    )
     assert code == 0, err
     data = json.loads(summary.read_text())
     assert data["env"] == "frozenlake-digits" and data["episodes"] >= 20
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["data_dir"] == str(tmp_path / "mnist")
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["data_dir"] == str(
+        tmp_path / "mnist"
+    )

@@ -133,8 +133,14 @@ def test_planner_not_slippery_reaches_goal_surely():
 
 def test_step_limit_bounds_the_optimum():
     # 6 moves is the shortest path on 4x4: with 5 steps nothing can reach the goal.
-    assert plan(envs.make("frozenlake", slippery=False, max_episode_steps=5)).success_probability == 0.0
-    assert plan(envs.make("frozenlake", slippery=False, max_episode_steps=6)).success_probability == 1.0
+    assert (
+        plan(envs.make("frozenlake", slippery=False, max_episode_steps=5)).success_probability
+        == 0.0
+    )
+    assert (
+        plan(envs.make("frozenlake", slippery=False, max_episode_steps=6)).success_probability
+        == 1.0
+    )
 
 
 def test_best_stationary_policy_is_below_the_nonstationary_optimum():

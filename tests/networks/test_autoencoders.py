@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from envs.errors import run_main
+from common.errors import run_main
 from networks.autoencoders import corrupt, load_encoder
 from networks.train import TrainConfig, main, train
 from tests.networks.conftest import write_mnist_npz

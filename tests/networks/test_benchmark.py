@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from envs.errors import run_main
+from common.errors import run_main
 from tests.networks.conftest import write_mnist_npz
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "networks.py"
@@ -45,7 +45,9 @@ def test_benchmark_json_on_tiny_data(tmp_path, capsys):
         "autoencoder",
     ]
     assert run_main(bench.main, argv) == 0
-    report = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    report = json.loads(
+        capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"{c} in JSON")
+    )
     r, ae = report["results"]
     # An autoencoder has no accuracy: its figures are the reconstruction's.
     assert ae["test_accuracy"] is None and ae["test_psnr"] > 0 and "PSNR" in ae["headline"]

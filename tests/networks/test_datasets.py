@@ -11,7 +11,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from envs.errors import UsageError
+from common.errors import UsageError
 from networks import datasets
 from networks.datasets import Remote, load_dataset
 from networks.download import download, safe_extract_tar
@@ -218,5 +218,33 @@ def test_lake_is_made_by_code_the_same_every_time(tmp_path, monkeypatch):
     np.testing.assert_array_equal(data.y_train, np.tile(np.arange(16), 3))
     np.testing.assert_array_equal(load_dataset("lake").x_test, data.x_test)
     # Validation and test lakes are other maps than the training ones.
-    lakes = {split: [x.tobytes() for x in getattr(data, f"x_{split}")[::16]] for split in ("train", "val", "test")}
+    lakes = {
+        split: [x.tobytes() for x in getattr(data, f"x_{split}")[::16]]
+        for split in ("train", "val", "test")
+    }
     assert not set(lakes["train"]) & (set(lakes["val"]) | set(lakes["test"]))
+
+
+def test_mnist_digits_read_through_the_dataset_layer(tmp_path, monkeypatch):
+    from networks.datasets import mnist_digits
+
+    monkeypatch.setenv("DLTF_OFFLINE", "1")
+    rng = np.random.default_rng(0)
+    arrays = {
+        f"{k}_{split}": v
+        for split, n in (("train", 20), ("test", 30))
+        for k, v in (
+            ("x", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)),
+            ("y", np.arange(n) % 10),
+        )
+    }
+    np.savez(tmp_path / "mnist.npz", **arrays)
+    mnist_digits.cache_clear()
+    try:
+        images, labels = mnist_digits("test", str(tmp_path))
+        assert images.shape == (30, 28, 28) and not images.flags.writeable
+        assert np.array_equal(images, arrays["x_test"]) and np.array_equal(labels, arrays["y_test"])
+        with pytest.raises(UsageError, match="split must be"):
+            mnist_digits("holdout", str(tmp_path))
+    finally:
+        mnist_digits.cache_clear()

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from envs.errors import UsageError
+from common.errors import UsageError
 from networks.models import MODELS, BuildArgs, ModelSpec, get_model_spec, register_model
 
 SHAPES = {"mnist": ((28, 28, 1), 10), "fer2013": ((48, 48, 1), 7)}

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from envs.errors import run_main
+from common.errors import run_main
 from networks.predict import main, predict, read_image
 from tests.networks.conftest import pattern_images
 

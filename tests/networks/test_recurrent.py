@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from envs.errors import run_main
+from common.errors import run_main
 from networks import generate
 from networks.predict import load_model
 from networks.recurrent import (

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from envs.errors import UsageError, run_main
+from common.errors import UsageError, run_main
 from networks import predict
 from networks.datasets import load_dataset
 from networks.recurrent import KeepLast

@@ -11,7 +11,7 @@ import keras
 import pytest
 import tensorflow as tf
 
-from envs.errors import run_main
+from common.errors import run_main
 from networks.models import MODELS, BuildArgs
 from networks.train import TrainConfig, main, train
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from envs.errors import UsageError
+from common.errors import UsageError
 from perception.devices import (
     DeviceConfig,
     GpuInfo,

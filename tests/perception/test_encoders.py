@@ -13,7 +13,7 @@ import tensorflow as tf
 from gymnasium.utils.env_checker import check_env
 
 import envs
-from envs.errors import UsageError
+from common.errors import UsageError
 from perception.encoders import (
     END_TO_END,
     BatchEncoder,
@@ -41,7 +41,9 @@ def models(tmp_path_factory) -> dict[str, Path]:
     inp = keras.Input((3, 3, 1), name="image")
     x = keras.layers.Rescaling(1.0 / 255.0, name="scale")(inp)
     x = keras.layers.Dense(6, activation="relu", name="hidden")(keras.layers.Flatten()(x))
-    clf = keras.Model(inp, keras.layers.Dense(10, activation="softmax", name="probs")(x), name="clf")
+    clf = keras.Model(
+        inp, keras.layers.Dense(10, activation="softmax", name="probs")(x), name="clf"
+    )
     inp = keras.Input((64,), name="flat")
     flat = keras.Model(inp, keras.layers.Dense(5, name="code")(inp), name="flat_encoder")
     inp = keras.Input((8, 8, 1), name="image")
@@ -97,7 +99,10 @@ def test_file_errors_name_the_problem_and_the_fix(models, tmp_path):
     (tmp_path / "junk.keras").write_bytes(b"not a zip")
     (tmp_path / "model.h5").write_bytes(b"")
     cases = [
-        (f"autoencoder:{tmp_path}/none.keras", "not found: train one with `python -m networks.train lake-autoencoder"),
+        (
+            f"autoencoder:{tmp_path}/none.keras",
+            "not found: train one with `python -m networks.train lake-autoencoder",
+        ),
         (f"mnist-cnn:{tmp_path}/none.keras", f"--save {tmp_path}/none.keras`, or fix the path"),
         (f"autoencoder:{tmp_path}/junk.keras", "corrupt"),
         (f"autoencoder:{tmp_path}/model.h5", "not a .keras file"),
@@ -171,7 +176,9 @@ def test_digits_are_classified_one_by_one_and_concatenated(models):
     features = encode(images)
     left = encoder.model(images[:, :, :3].astype(np.float32)).numpy()
     right = encoder.model(images[:, :, 3:].astype(np.float32)).numpy()
-    np.testing.assert_allclose(features, np.concatenate([left, right], axis=1), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        features, np.concatenate([left, right], axis=1), rtol=1e-5, atol=1e-6
+    )
     cut = batch_encoder(venv, f"mnist-cnn:{models['clf']}@hidden")
     assert cut(images).shape == (4, 12) and cut.feature_dim == 12
 

@@ -1,6 +1,5 @@
 """Errors a user can fix, shared by every layer's command line.
 
-The lowest package holds them because imports flow envs <- networks <- perception <- agents.
 Every command catches :class:`UsageError` at its edge and prints it as one line with exit code 2.
 """
 

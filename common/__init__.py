@@ -1,0 +1,1 @@
+"""Plumbing every layer shares: one-line usage errors, atomic writes, console helpers."""
