@@ -26,15 +26,15 @@ import tensorflow as tf
 from common.atomic import atomic_path, atomic_write_text
 from common.errors import EXIT_INTERRUPTED, OneLineArgumentParser, UsageError, run_main
 from networks.datasets import Dataset, load_dataset
-from networks.devices import (
+from networks.models import MODELS, BuildArgs, ModelSpec, get_model_spec
+from networks.progress import EpochTimer, GracefulStop, make_progress
+from networks.tblog import TensorBoardLogger
+from perception.devices import (
     DeviceConfig,
     add_device_arguments,
     configure_devices,
     scale_batch_size,
 )
-from networks.models import MODELS, BuildArgs, ModelSpec, get_model_spec
-from networks.progress import EpochTimer, GracefulStop, make_progress
-from networks.tblog import TensorBoardLogger
 
 
 @dataclass
@@ -310,12 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.model:
         raise UsageError("a model name is required (see --list)")
-    devices = DeviceConfig.from_args(args)
-    if devices.strategy == "multiworker":
-        raise UsageError(
-            "networks.train cannot use --strategy multiworker yet (Keras 3 fit fails under it, "
-            "keras-team/keras#20585); use --strategy mirrored on one machine"
-        )
+    devices = DeviceConfig.from_args(args)  # refuses --strategy multiworker in one line
     strategy = configure_devices(devices)  # before any tensor exists
     config = TrainConfig(
         model=args.model,

@@ -1,4 +1,4 @@
-"""perception.devices: flag parsing and planning in-process; anything that configures TF in a subprocess.
+"""perception.devices: flags and planning in-process; anything that configures TF in a subprocess.
 
 TensorFlow freezes its devices when it creates its first tensor, so every test that configures
 devices runs in a fresh interpreter. The subprocesses hide any GPU (CUDA_VISIBLE_DEVICES=-1) so
@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -23,11 +22,11 @@ from perception.devices import (
     DeviceConfig,
     GpuInfo,
     add_device_arguments,
+    choose_strategy,
     parse_device,
-    parse_tf_config,
     plan_devices,
+    replica_count,
     scale_batch_size,
-    split_batch_size,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +37,6 @@ TF_NOISE = re.compile(
 
 def _env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.pop("TF_CONFIG", None)
     env.update(
         PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
         CUDA_VISIBLE_DEVICES="-1",
@@ -76,17 +74,6 @@ def _one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> 
         assert needle in lines[0]
     assert result.stdout == ""
     return lines[0]
-
-
-def _free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 H100 = dict(model="NVIDIA H100", compute_capability=(9, 0), memory_mb=81_559)
@@ -160,6 +147,7 @@ def test_parse_device_rejects(text: str) -> None:
         (dict(memory_growth=True, memory_limit_mb=1024), "cannot be combined"),
         (dict(cpu_devices=0), "at least 1"),
         (dict(strategy="parameter-server"), "unknown strategy"),
+        (dict(strategy="multiworker"), "multi-worker training is not available yet"),
     ],
 )
 def test_config_rejects(kwargs: dict, match: str) -> None:
@@ -168,7 +156,7 @@ def test_config_rejects(kwargs: dict, match: str) -> None:
 
 
 def test_help_teaches_every_flag() -> None:
-    text = add_device_arguments(argparse.ArgumentParser()).format_help()
+    text = " ".join(add_device_arguments(argparse.ArgumentParser()).format_help().split())
     for flag in (
         "--device",
         "--memory-growth",
@@ -178,9 +166,10 @@ def test_help_teaches_every_flag() -> None:
         "--mixed-precision",
         "--xla",
         "--strategy",
-        "TF_CONFIG",
+        "--cpu-devices",
     ):
         assert flag in text
+    assert "multiworker" in text and "not available yet" in text
     assert "compute capability" in text and "per_process_gpu_memory_fraction" in text
 
 
@@ -202,7 +191,7 @@ def test_plan_auto_mirrors_over_several_gpus_and_renumbers() -> None:
 
 def test_plan_cpu_mirrors_over_logical_cpus() -> None:
     plan = plan_devices(DeviceConfig(strategy="mirrored", cpu_devices=2), [])
-    assert plan.strategy_devices == ("/cpu:0", "/cpu:1") and not plan.on_gpu
+    assert plan.strategy_devices == ("/cpu:0", "/cpu:1") and plan.visible_gpus == ()
     one = plan_devices(DeviceConfig(strategy="one", cpu_devices=2), [])
     assert one.strategy_devices == ("/cpu:0",) and "mirrored" in one.warnings[0]
 
@@ -238,51 +227,33 @@ def test_plan_mixed_precision_warns_where_it_will_not_pay() -> None:
     assert "slower" in plan_devices(DeviceConfig(mixed_precision=True), []).warnings[0]
 
 
-def test_plan_multiworker_reads_tf_config() -> None:
-    config = json.dumps(
-        {"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}
+def test_strategy_choice_alone() -> None:
+    assert choose_strategy(DeviceConfig(), 0) == ("default", ("/cpu:0",), [])
+    assert choose_strategy(DeviceConfig(cpu_devices=3), 0)[:2] == ("default", ("/cpu:0",))
+    assert choose_strategy(DeviceConfig(), 3)[:2] == ("mirrored", ("/gpu:0", "/gpu:1", "/gpu:2"))
+    assert choose_strategy(DeviceConfig(strategy="mirrored"), 1)[:2] == ("mirrored", ("/gpu:0",))
+    assert choose_strategy(DeviceConfig(strategy="one"), 1) == ("one", ("/gpu:0",), [])
+    name, devices, warnings = choose_strategy(DeviceConfig(strategy="one"), 2)
+    assert (name, devices) == ("one", ("/gpu:0",)) and "would use all 2" in warnings[0]
+
+
+def test_plan_keeps_warnings_in_flag_order() -> None:
+    config = DeviceConfig(
+        device="gpu:0,gpu:5",
+        soft_placement=True,
+        memory_limit_mb=1024,
+        mixed_precision=True,
+        strategy="one",
     )
-    plan = plan_devices(DeviceConfig(strategy="multiworker"), [], config)
-    assert plan.strategy == "multiworker" and plan.cluster is not None
-    assert plan.cluster.num_workers == 2 and plan.cluster.task_index == 1
-    assert "ignores it" in plan_devices(DeviceConfig(), [], config).warnings[0]
-
-
-@pytest.mark.parametrize(
-    ("text", "match"),
-    [
-        (None, "not set"),
-        ("{cluster: ", "not valid JSON"),
-        ("[1, 2]", "JSON object"),
-        ('{"task": {"type": "worker", "index": 0}}', "needs 'cluster'"),
-        ('{"cluster": {"worker": []}, "task": {"type": "worker", "index": 0}}', "non-empty list"),
-        (
-            '{"cluster": {"worker": ["localhost"]}, "task": {"type": "worker", "index": 0}}',
-            "not 'host:port'",
-        ),
-        ('{"cluster": {"worker": ["h:1"]}}', "needs 'task'"),
-        ('{"cluster": {"worker": ["h:1"]}, "task": {"type": "ps", "index": 0}}', "not a job"),
-        (
-            '{"cluster": {"worker": ["h:1"]}, "task": {"type": "worker", "index": 1}}',
-            "out of range",
-        ),
-        (
-            '{"cluster": {"worker": ["h:1"]}, "task": {"type": "worker", "index": true}}',
-            "out of range",
-        ),
-    ],
-)
-def test_bad_tf_config(text: str | None, match: str) -> None:
-    with pytest.raises(UsageError, match=match):
-        parse_tf_config(text)
+    warnings = plan_devices(config, []).warnings
+    assert [w.split()[0] for w in warnings] == ["--device", "--memory-limit", "--mixed-precision"]
+    warnings = plan_devices(config, gpus(1, compute_capability=(6, 1))).warnings
+    assert len(warnings) == 2 and "running on gpu:0" in warnings[0] and "below 7.0" in warnings[1]
 
 
 def test_batch_size_scaling() -> None:
-    assert scale_batch_size(32, 4) == 128
-    assert split_batch_size(128, 4) == 32
-    with pytest.raises(UsageError, match="multiple of 4"):
-        split_batch_size(30, 4)
-    with pytest.raises(UsageError):
+    assert scale_batch_size(32, 4) == 128 and replica_count(3) == 3
+    with pytest.raises(UsageError, match="at least 1"):
         scale_batch_size(0, 2)
 
 
@@ -293,9 +264,17 @@ def test_unknown_device_is_one_line_exit_2() -> None:
     _one_line_error(_devices("--device", "tpu:0"), "unknown device 'tpu:0'")
 
 
-def test_bad_tf_config_is_one_line_exit_2() -> None:
-    result = _devices("--strategy", "multiworker", TF_CONFIG="{not json")
-    _one_line_error(result, "TF_CONFIG is not valid JSON")
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["-m", "perception.devices", "--try-train"],
+        ["-m", "networks.train", "softmax", "--epochs", "1"],
+        ["-m", "agents.run", "frozenlake", "--episodes", "1"],
+    ],
+)
+def test_multiworker_is_refused_in_one_line_by_every_command(command: list[str]) -> None:
+    result = _run([*command, "--strategy", "multiworker"])
+    _one_line_error(result, "--strategy multiworker", "not available yet", "--strategy mirrored")
 
 
 def test_gpu_on_cpu_only_machine_is_one_line_exit_2() -> None:
@@ -324,11 +303,12 @@ def test_flags_are_applied_and_read_back_from_tensorflow() -> None:
 
 MIRRORED = """
 import json
-from perception.devices import DeviceConfig, configure_devices, try_train
+from perception.devices import DeviceConfig, configure_devices
+from perception.device_report import try_train
 strategy = configure_devices(DeviceConfig(device="cpu", strategy="mirrored", cpu_devices=2))
 import tensorflow as tf
-mirrored = try_train(strategy)
-single = try_train(tf.distribute.get_strategy())
+mirrored = try_train(strategy, 8)
+single = try_train(tf.distribute.get_strategy(), 8)
 try:  # too late: TensorFlow has created tensors
     configure_devices(DeviceConfig(cpu_devices=3))
     late = "no error"
@@ -355,54 +335,12 @@ def test_mirrored_over_two_logical_cpus_trains_like_one_device() -> None:
     assert "must run before TensorFlow creates any tensor" in out["late"]
 
 
-WORKER = """
-import json
-from perception.devices import DeviceConfig, apply_device_config, describe, try_train
-setup = apply_device_config(DeviceConfig(strategy="multiworker"))
-import tensorflow as tf
-trained = try_train(setup.strategy)
-single = try_train(tf.distribute.get_strategy())  # the same global batch on this one device
-print(json.dumps({"settings": describe(setup)["settings"], "trained": trained, "single": single}))
-"""
-
-
-def test_multiworker_two_processes_on_loopback() -> None:
-    ports = _free_ports(2)
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", WORKER],
-            cwd=ROOT,
-            env=_env(
-                TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
-            ),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(2)
-    ]
-    outputs = []
-    try:
-        for proc in procs:
-            out, err = proc.communicate(timeout=120)
-            assert proc.returncode == 0, err[-3000:]
-            outputs.append(json.loads(out.strip().splitlines()[-1]))
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
-    for index, report in enumerate(outputs):
-        assert report["settings"]["strategy"] == "MultiWorkerMirroredStrategy"
-        assert report["settings"]["workers"] == 2 and report["settings"]["replicas"] == 2
-        assert f"task:{index}" in report["settings"]["strategy_devices"][0]
-        assert report["trained"]["loop"] == "custom"
-    a, b = (report["trained"] for report in outputs)
-    single = outputs[0]["single"]
-    assert single["replicas"] == 1
-    assert a["weights_after"] == b["weights_after"]  # in sync after the all-reduce
-    assert a["weights_after"] != pytest.approx(a["weights_before"], abs=1e-4)
-    # Each worker saw half the batch; averaging must give the one-device step on all of it.
-    assert a["weights_after"] == pytest.approx(single["weights_after"], rel=1e-5)
-    assert a["loss"] == pytest.approx(single["loss"], rel=1e-5)
+def test_try_train_from_the_command_line() -> None:
+    result = _devices("--cpu-devices", "2", "--strategy", "mirrored", "--try-train", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["settings"]["strategy"] == "MirroredStrategy"
+    assert report["settings"]["replicas"] == 2
+    trained = report["try_train"]
+    assert trained["replicas"] == 2 and trained["global_batch"] == 8 and trained["copies_equal"]
+    assert trained["weights_after"] != pytest.approx(trained["weights_before"], abs=1e-4)
