@@ -82,8 +82,9 @@ class TensorBoardCallback(Callback):
             hp.hparams(
                 {k: v for k, v in self.hparams.items() if isinstance(v, (bool, int, float, str))}
             )
-            if hasattr(run.agent, "trace_graph"):  # the compiled update, for the Graphs tab
-                tf.summary.graph(run.agent.trace_graph())
+            graph = run.agent.trace_graph()  # the compiled update, for the Graphs tab
+            if graph is not None:
+                tf.summary.graph(graph)
 
     def _write(self, run: TrainingRun, final: bool = False) -> None:
         tf = self._tf
@@ -104,7 +105,7 @@ class TensorBoardCallback(Callback):
             for tag, value in run.metrics.items():
                 tf.summary.scalar(tag, value)
             # Weight and TD-error histograms cost ~25 ms each: about ten snapshots a run is enough.
-            if hasattr(run.agent, "write_summaries") and (final or self._writes % 50 == 0):
+            if final or self._writes % 50 == 0:
                 run.agent.write_summaries(run.env_steps)
         self._writes += 1
         self._last_logged = run.episodes

@@ -38,7 +38,8 @@ def save_npz(
 def load_npz(path: Path, *, env_identity: str, agent_kind: str) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise CheckpointError(
-            f"no checkpoint at {path}: start without --resume, or point --checkpoint-dir at the run's checkpoints"
+            f"no checkpoint at {path}: start without --resume, "
+            "or point --checkpoint-dir at the run's checkpoints"
         )
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -58,6 +59,7 @@ def load_npz(path: Path, *, env_identity: str, agent_kind: str) -> dict[str, np.
         )
     if str(arrays["env_identity"]) != env_identity:
         raise CheckpointError(
-            f"checkpoint {path} is for another environment ({arrays['env_identity']}), this run uses {env_identity}"
+            f"checkpoint {path} is for another environment ({arrays['env_identity']}), "
+            f"this run uses {env_identity}"
         )
     return arrays

@@ -14,24 +14,18 @@ is stateless, keyed by (seed, env step), so a resumed run continues exactly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from agents.config import ClassicConfig
 from agents.episodes import EpisodeBatch
 from agents.tf_checkpoint import TFCheckpoint
 from common.errors import UsageError
 
 MAX_CHUNK_EPISODES = 100
-
-
-@dataclass
-class ClassicConfig:
-    gamma: float = 0.99
-    lr: float = 0.1
 
 
 def build_classic_qnetwork(n_states: int, n_actions: int, seed: int) -> keras.Model:
@@ -89,7 +83,7 @@ class ClassicQNetworkAgent:
     def env_steps(self) -> int:
         return int(self._env_steps.numpy())
 
-    # -- the compiled episodes ----------------------------------------------------------------------
+    # -- the compiled episodes ---------------------------------------------------------------------
     def _q(self, weights, state):
         """The network's forward pass: one-hot state times the kernel."""
         return tf.matmul(tf.one_hot(state[None], self.n_states), weights)[0]
@@ -155,7 +149,7 @@ class ClassicQNetworkAgent:
             returns.numpy()[:n], lengths.numpy()[:n], self.env_steps - steps_before
         )
 
-    # -- what the loop, the dashboard and evaluation read ----------------------------------------------
+    # -- what the loop, the dashboard and evaluation read ------------------------------------------
     @property
     def exploration_rate(self) -> float:
         return 1.0 / (self.episodes / 50.0 + 10.0)
@@ -167,7 +161,13 @@ class ClassicQNetworkAgent:
     def q_table(self) -> np.ndarray:
         return self.kernel.numpy().astype(np.float64)
 
-    # -- checkpoints -------------------------------------------------------------------------------------
+    def write_summaries(self, step: int) -> None:
+        tf.summary.histogram("weights/q_values/kernel", self.kernel, step=step)
+
+    def trace_graph(self) -> None:
+        return None  # the whole episode loop is one graph: too large to be worth a look
+
+    # -- checkpoints -------------------------------------------------------------------------------
     def _meta(self) -> dict:
         return {
             "agent_kind": self.kind,

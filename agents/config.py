@@ -1,19 +1,33 @@
-"""The run configuration: one table of options from which the command-line flags, the TOML config
-keys, the defaults of each recipe and the range checks all derive.
+"""One config dataclass per agent and one for the run; their fields are the options.
 
-Precedence, lowest first: the recipe's defaults (per agent and map size), the run being resumed,
-the ``--config`` file, then flags given on the command line.
+The dataclass defaults are each agent's recipe for the 4x4 lake; ``RECIPES`` holds what changes
+on larger maps, tuned so that the final greedy policy ends near the optimum. Precedence when a
+run is configured, lowest first: the recipe, the run being resumed, the ``--config`` TOML file,
+then the flags given on the command line.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from agents.options import (
+    as_dict,
+    check,
+    coerce,
+    display,
+    flag,
+    non_negative,
+    option,
+    option_fields,
+    positive,
+    probability,
+    unit_open_closed,
+)
 from common.errors import UsageError
 from envs.maps import parse_map
 
@@ -22,347 +36,328 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-AGENTS = ("tabular", "classic", "dqn")
 SCHEDULES = ("linear", "exponential", "inverse")
 
 
-def _opt(
-    default,
-    help: str,
-    *,
-    group: str = "run",
-    check=None,
-    flag: str | None = None,
-    choices=None,
-    metavar=None,
-):  # noqa: A002
-    return field(
-        default=default,
-        metadata={
-            "help": help,
-            "group": group,
-            "check": check,
-            "flag": flag,
-            "choices": choices,
-            "metavar": metavar,
-        },
+# -- options several agents share: one definition each -------------------------------------------
+def gamma(default: float = 0.99) -> Any:
+    return option(default, "discount factor, in (0, 1]", check=unit_open_closed)
+
+
+def lr(default: float) -> Any:
+    return option(
+        default,
+        "learning rate (tabular: step size in (0, 1]; networks: the optimizer's)",
+        check=positive,
     )
 
 
-def _positive(name, v):
-    if v <= 0:
-        raise UsageError(f"--{name} must be positive, got {v}")
+def lr_end(default: float) -> Any:
+    return option(default, "learning rate after --lr-decay", check=positive)
 
 
-def _non_negative(name, v):
-    if v < 0:
-        raise UsageError(f"--{name} must be zero or more, got {v}")
+def lr_decay(default: int) -> Any:
+    help_ = "episodes (tabular) or env steps (DQN) over which the learning rate decays"
+    return option(default, help_, check=non_negative, metavar="N")
 
 
-def _unit_open_closed(name, v):
-    if not 0 < v <= 1:
-        raise UsageError(f"--{name} must be in (0, 1], got {v}")
+def lr_schedule() -> Any:
+    return option("linear", "shape of the learning-rate decay", choices=SCHEDULES[:2])
 
 
-def _probability(name, v):
-    if not 0 <= v <= 1:
-        raise UsageError(f"--{name} must be in [0, 1], got {v}")
+def epsilon_start() -> Any:
+    return option(1.0, "exploration rate at the start", check=probability)
 
 
-def _hidden(name, v):
+def epsilon_end(default: float) -> Any:
+    return option(default, "exploration rate after --epsilon-decay", check=probability)
+
+
+def epsilon_decay(default: int) -> Any:
+    help_ = "episodes (tabular) or env steps (DQN) over which epsilon decays"
+    return option(default, help_, check=non_negative, metavar="N")
+
+
+def epsilon_schedule() -> Any:
+    help_ = "shape of the epsilon decay (inverse: the 2017 1/(episode/50+10))"
+    return option("linear", help_, choices=SCHEDULES)
+
+
+def parse_hidden(text: str) -> tuple[int, ...]:
     try:
-        sizes = parse_hidden(v)
+        sizes = tuple(int(part) for part in str(text).split(",") if part.strip())
     except ValueError:
-        sizes = []
+        sizes = ()
     if not sizes or min(sizes) <= 0:
-        raise UsageError(f"--{name} must be layer sizes separated by commas, like 64,64; got {v!r}")
+        raise UsageError(
+            f"--hidden must be layer sizes separated by commas, like 64,64; got {text!r}"
+        )
+    return sizes
 
 
-def parse_hidden(text: str) -> list[int]:
-    return [int(part) for part in str(text).split(",") if part.strip()]
+# -- the agents -----------------------------------------------------------------------------------
+@dataclass
+class TabularConfig:
+    """Tabular Q-learning; decays are counted in episodes."""
+
+    gamma: float = gamma()
+    lr: float = lr(0.1)
+    lr_end: float = lr_end(0.01)
+    lr_decay: int = lr_decay(8_000)
+    lr_schedule: str = lr_schedule()
+    exploration: str = option(
+        "epsilon",
+        "epsilon-greedy, or the 2017 noisy argmax (Q + N(0,1)/(episode+1))",
+        choices=("epsilon", "noisy"),
+    )
+    epsilon_start: float = epsilon_start()
+    epsilon_end: float = epsilon_end(0.01)
+    epsilon_decay: int = epsilon_decay(8_000)
+    epsilon_schedule: str = epsilon_schedule()
+
+    def __post_init__(self) -> None:
+        check(self)
+        if not 0 < self.lr <= 1:
+            raise UsageError(f"--lr must be in (0, 1] for tabular Q-learning, got {self.lr}")
+        if not 0 < self.lr_end <= 1:
+            raise UsageError(f"--lr-end must be in (0, 1], got {self.lr_end}")
 
 
 @dataclass
+class ClassicConfig:
+    """The 2017 one-layer Q-network: SGD on one-hot states, epsilon 1/(episode/50+10)."""
+
+    gamma: float = gamma()
+    lr: float = lr(0.1)
+
+    def __post_init__(self) -> None:
+        check(self)
+
+
+@dataclass
+class DQNConfig:
+    """The DQN family; decays are counted in env steps."""
+
+    hidden: tuple[int, ...] = option(
+        (64,),
+        "hidden layer sizes, e.g. 64,64",
+        metavar="SIZES",
+        parse=parse_hidden,
+        dump=lambda sizes: ",".join(str(s) for s in sizes),
+    )
+    gamma: float = gamma()
+    lr: float = lr(1e-3)
+    lr_end: float = lr_end(1e-5)
+    lr_decay: int = lr_decay(60_000)
+    lr_schedule: str = lr_schedule()
+    double: bool = option(True, "Double DQN targets (online net picks, target net scores)")
+    loss: str = option("huber", "TD loss", choices=("huber", "mse"))
+    grad_clip: float = option(10.0, "global gradient-norm clip (0: off)", check=non_negative)
+    buffer_size: int = option(
+        50_000, "replay buffer capacity (transitions)", check=positive, metavar="N"
+    )
+    batch_size: int = option(64, "minibatch size", check=positive, metavar="N")
+    learning_starts: int = option(
+        1_000, "env steps before the first update", check=non_negative, metavar="N"
+    )
+    train_every: int = option(16, "env steps per gradient update", check=positive, metavar="N")
+    target_update: int = option(
+        1_000,
+        "env steps between hard target copies (ignored when --tau < 1)",
+        check=positive,
+        metavar="N",
+    )
+    tau: float = option(
+        1.0,
+        "Polyak factor per update (1: hard copies every --target-update steps)",
+        check=unit_open_closed,
+    )
+    n_step: int = option(1, "n-step returns", check=positive, metavar="N")
+    num_envs: int = option(
+        32,
+        "environments stepped together (one batched forward pass acts for all)",
+        check=positive,
+        metavar="N",
+    )
+    epsilon_start: float = epsilon_start()
+    epsilon_end: float = epsilon_end(0.02)
+    epsilon_decay: int = epsilon_decay(20_000)
+    epsilon_schedule: str = epsilon_schedule()
+    save_replay: bool = option(False, "include the replay buffer in checkpoints")
+    encoder: str | None = option(
+        None,
+        "image envs: autoencoder:PATH or mnist-cnn:PATH[@LAYER] (a frozen encoder saved by "
+        "networks.train), or cnn (learn a convolutional Q-network end to end); "
+        "default: the flattened pixels",
+        metavar="SPEC",
+    )
+
+    def __post_init__(self) -> None:
+        check(self)
+
+
+@dataclass(frozen=True)
+class AgentKind:
+    name: str
+    config: type
+    title: str  # for people: the dashboard, errors
+    label: str  # in run folder names
+    how: str  # the flag that chooses it
+
+
+AGENTS = {
+    "tabular": AgentKind("tabular", TabularConfig, "tabular Q-learning", "tabular", "no --q-net"),
+    "classic": AgentKind(
+        "classic", ClassicConfig, "classic one-layer Q-network", "qnet-classic", "--q-net classic"
+    ),
+    "dqn": AgentKind("dqn", DQNConfig, "DQN", "dqn", "--q-net"),
+}
+
+#: What differs from the dataclass defaults, per agent and lake size (small: 16 cells or fewer).
+RECIPES: dict[str, dict[str, dict[str, Any]]] = {
+    "tabular": {
+        "small": {"episodes": 10_000},
+        "large": {"episodes": 50_000, "lr_decay": 40_000, "epsilon_decay": 40_000, "gamma": 0.999},
+    },
+    "classic": {"small": {"episodes": 6_000}, "large": {"episodes": 6_000}},
+    "dqn": {  # decays in env steps: about what the episodes take on 4x4, half of them on 8x8
+        "small": {"episodes": 3_000},
+        "large": {
+            "episodes": 12_000,
+            "lr_decay": 600_000,
+            "epsilon_decay": 200_000,
+            "gamma": 0.999,
+        },
+    },
+}
+
+
+def lake_size(rows: tuple[str, ...]) -> str:
+    return "small" if len(rows) * len(rows[0]) <= 16 else "large"
+
+
+# -- the run --------------------------------------------------------------------------------------
+@dataclass
 class RunConfig:
-    # -- run ----------------------------------------------------------------------------------------
+    """What to train on, for how long, and where the outputs go; ``agent_config`` holds the
+    chosen agent's own options."""
+
     env: str = "frozenlake"
-    map: str = _opt(
+    agent: str = "tabular"
+    map: str = option(
         "4x4",
         "lake layout: 4x4, 8x8, random:N (drawn from --map-seed), or rows like SFFF,FHFH,FFFH,HFFG",
         metavar="MAP",
     )
-    slippery: bool = _opt(
-        True, "moves slip sideways with probability 2/3 (Gymnasium's is_slippery)"
-    )
-    max_episode_steps: int | None = _opt(
+    slippery: bool = option(True, "moves slip sideways with probability 2/3 (is_slippery)")
+    max_episode_steps: int | None = option(
         None,
         "step limit of an episode (default: 100 for 4x4, 200 for 8x8, as Gymnasium)",
-        check=_positive,
+        check=positive,
         metavar="N",
     )
-    map_seed: int | None = _opt(None, "seed of a random:N map (default: --seed)", metavar="N")
-    data_dir: str | None = _opt(
+    map_seed: int | None = option(None, "seed of a random:N map (default: --seed)", metavar="N")
+    data_dir: str | None = option(
         None,
-        "frozenlake-digits: folder with MNIST's files (mnist.npz); default: $DLTF_MNIST_DIR, then the cache",
+        "frozenlake-digits: folder with MNIST's files (mnist.npz); "
+        "default: $DLTF_MNIST_DIR, then the cache",
         metavar="DIR",
     )
-    agent: str = _opt(
-        "tabular",
-        "tabular Q-learning; --q-net picks a TensorFlow Q-network instead",
-        choices=AGENTS,
-        flag="--agent",
-    )
-    episodes: int | None = _opt(
-        None,
-        "training episodes (default: the recipe's for this agent and map)",
-        check=_positive,
-        metavar="N",
-    )
-    seed: int = _opt(
-        0, "seed of everything random: same seed, same machine, same numbers", metavar="N"
-    )
-    eval_episodes: int = _opt(
+    episodes: int | None = option(None, "training episodes", check=positive, metavar="N")
+    seed: int = option(0, "seed of everything random: same seed, same numbers", metavar="N")
+    eval_episodes: int = option(
         1000,
         "seeded greedy episodes sampled at the end (the exact value is computed too)",
-        check=_non_negative,
+        check=non_negative,
         metavar="N",
     )
-    eval_every: int | None = _opt(
+    eval_every: int | None = option(
         None,
-        "episodes between exact evaluations of the greedy policy (default: 1/20 of the run; 0: only at the end)",
-        check=_non_negative,
+        "episodes between exact evaluations of the greedy policy "
+        "(default: 1/20 of the run; 0: only at the end)",
+        check=non_negative,
         metavar="N",
     )
-    logdir: str | None = _opt(
+    logdir: str | None = option(
         None,
         "TensorBoard and run folder (default: runs/<env>__<agent>__<seed>__<time>)",
         metavar="DIR",
     )
-    dashboard: bool = _opt(
+    dashboard: bool = option(
         True, "live terminal dashboard (plain log lines when stdout is not a terminal)"
     )
-    summary_json: str | None = _opt(
+    summary_json: str | None = option(
         None, "also write the closing summary as JSON to PATH", metavar="PATH"
     )
-    checkpoint_dir: str | None = _opt(
+    checkpoint_dir: str | None = option(
         None, "where checkpoints go (default: LOGDIR/checkpoints)", metavar="DIR"
     )
-    checkpoint_every: int | None = _opt(
+    checkpoint_every: int | None = option(
         None,
         "episodes between checkpoints (default: 1/10 of the run)",
-        check=_non_negative,
+        check=non_negative,
         metavar="N",
     )
-    resume: bool = _opt(
+    resume: bool = option(
         False,
-        "continue the run in --logdir (or the latest run with this env, agent and seed) from its checkpoint",
+        "continue the run in --logdir (or the latest run with this env, agent and seed) "
+        "from its checkpoint",
     )
-    # -- learning (both agents) ------------------------------------------------------------------
-    gamma: float = _opt(
-        0.99, "discount factor, in (0, 1]", group="learning", check=_unit_open_closed
-    )
-    lr: float | None = _opt(
-        None,
-        "learning rate (tabular: step size in (0, 1]; networks: optimizer's)",
-        group="learning",
-        check=_positive,
-    )
-    epsilon_start: float = _opt(
-        1.0, "exploration rate at the start", group="learning", check=_probability
-    )
-    epsilon_end: float | None = _opt(
-        None, "exploration rate after --epsilon-decay", group="learning", check=_probability
-    )
-    epsilon_decay: int | None = _opt(
-        None,
-        "episodes (tabular) or env steps (DQN) over which epsilon decays",
-        group="learning",
-        check=_non_negative,
-        metavar="N",
-    )
-    epsilon_schedule: str = _opt(
-        "linear",
-        "shape of the epsilon decay (inverse: the 2017 1/(episode/50+10))",
-        group="learning",
-        choices=SCHEDULES,
-    )
-    # -- tabular ---------------------------------------------------------------------------------
-    lr_end: float | None = _opt(
-        None, "learning rate after --lr-decay", group="learning", check=_positive
-    )
-    lr_decay: int | None = _opt(
-        None,
-        "episodes (tabular) or env steps (DQN) over which the learning rate decays",
-        group="learning",
-        check=_non_negative,
-        metavar="N",
-    )
-    lr_schedule: str = _opt(
-        "linear", "shape of the learning-rate decay", group="learning", choices=SCHEDULES[:2]
-    )
-    exploration: str = _opt(
-        "epsilon",
-        "tabular: epsilon-greedy, or the 2017 noisy argmax (Q + N(0,1)/(episode+1))",
-        group="tabular",
-        choices=("epsilon", "noisy"),
-    )
-    # -- Q-networks ------------------------------------------------------------------------------
-    double: bool = _opt(
-        True, "DQN: Double DQN targets (online net picks, target net scores)", group="q-network"
-    )
-    hidden: str = _opt(
-        "64",
-        "DQN: hidden layer sizes, e.g. 64,64",
-        group="q-network",
-        check=_hidden,
-        metavar="SIZES",
-    )
-    buffer_size: int = _opt(
-        50_000,
-        "DQN: replay buffer capacity (transitions)",
-        group="q-network",
-        check=_positive,
-        metavar="N",
-    )
-    batch_size: int = _opt(
-        64, "DQN: minibatch size", group="q-network", check=_positive, metavar="N"
-    )
-    learning_starts: int = _opt(
-        1_000,
-        "DQN: env steps before the first update",
-        group="q-network",
-        check=_non_negative,
-        metavar="N",
-    )
-    train_every: int = _opt(
-        16, "DQN: env steps per gradient update", group="q-network", check=_positive, metavar="N"
-    )
-    target_update: int = _opt(
-        1_000,
-        "DQN: env steps between hard target copies (ignored when --tau < 1)",
-        group="q-network",
-        check=_positive,
-        metavar="N",
-    )
-    tau: float = _opt(
-        1.0,
-        "DQN: Polyak factor per update (1: hard copies every --target-update steps)",
-        group="q-network",
-        check=_unit_open_closed,
-    )
-    loss: str = _opt("huber", "DQN: TD loss", group="q-network", choices=("huber", "mse"))
-    grad_clip: float = _opt(
-        10.0, "DQN: global gradient-norm clip (0: off)", group="q-network", check=_non_negative
-    )
-    n_step: int = _opt(1, "DQN: n-step returns", group="q-network", check=_positive, metavar="N")
-    num_envs: int = _opt(
-        32,
-        "DQN: environments stepped together (one batched forward pass acts for all)",
-        group="q-network",
-        check=_positive,
-        metavar="N",
-    )
-    encoder: str | None = _opt(
-        None,
-        "DQN on image envs: autoencoder:PATH or mnist-cnn:PATH[@LAYER] (a frozen encoder saved by networks.train), or cnn (learn a convolutional Q-network end to end); default: the flattened pixels",
-        group="q-network",
-        metavar="SPEC",
-    )
-    save_replay: bool = _opt(
-        False, "DQN: include the replay buffer in checkpoints", group="q-network"
-    )
+    agent_config: TabularConfig | ClassicConfig | DQNConfig = field(default_factory=TabularConfig)
 
-    # -- derived ---------------------------------------------------------------------------------
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+    @property
+    def kind(self) -> AgentKind:
+        return AGENTS[self.agent]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The flat form of ``config.json``: keys are the TOML keys."""
+        return {"env": self.env, "agent": self.agent, **as_dict(self), **as_dict(self.agent_config)}
 
 
-OPTION_FIELDS = [f for f in dataclasses.fields(RunConfig) if f.metadata]
-OPTION_NAMES = {f.name for f in OPTION_FIELDS}
+RUN_FIELDS = {f.name: f for f in option_fields(RunConfig)}
+AGENT_FIELDS: dict[str, dataclasses.Field] = {}
+for _kind in AGENTS.values():
+    for _field in option_fields(_kind.config):
+        AGENT_FIELDS.setdefault(_field.name, _field)
 
 
-def recipe(agent: str, rows: tuple[str, ...]) -> dict:
-    """Defaults sized for the problem: tuned so the final greedy policy is near the optimum."""
-    cells = len(rows) * len(rows[0])
-    small = cells <= 16
-    if agent == "tabular":
-        episodes = 10_000 if small else 50_000
-        decay = int(episodes * 0.8)
-        return {
-            "episodes": episodes,
-            "lr": 0.1,
-            "lr_end": 0.01,
-            "lr_decay": decay,
-            "epsilon_end": 0.01,
-            "epsilon_decay": decay,
-            "gamma": 0.99 if small else 0.999,
-        }
-    if agent == "classic":
-        return {
-            "episodes": 6_000,
-            "lr": 0.1,
-            "epsilon_schedule": "inverse",
-            "epsilon_end": 0.0,
-            "epsilon_decay": 0,
-        }
-    steps = 60_000 if small else 600_000  # about what the episodes take on 4x4, half on 8x8
-    return {
-        "episodes": 3_000 if small else 12_000,
-        "lr": 1e-3,
-        "lr_end": 1e-5,
-        "lr_decay": steps,
-        "epsilon_end": 0.02,
-        "epsilon_decay": steps // 3,
-        "gamma": 0.99 if small else 0.999,
-    }
+def agents_with(name: str) -> list[AgentKind]:
+    return [k for k in AGENTS.values() if any(f.name == name for f in option_fields(k.config))]
 
 
-def validate(cfg: RunConfig) -> None:
-    for f in OPTION_FIELDS:
-        value = getattr(cfg, f.name)
-        check = f.metadata["check"]
-        if check is not None and value is not None:
-            check(f.name.replace("_", "-"), value)
-    if cfg.agent == "tabular" and cfg.lr is not None and not 0 < cfg.lr <= 1:
-        raise UsageError(f"--lr must be in (0, 1] for tabular Q-learning, got {cfg.lr}")
-    if cfg.agent == "tabular" and cfg.lr_end is not None and not 0 < cfg.lr_end <= 1:
-        raise UsageError(f"--lr-end must be in (0, 1], got {cfg.lr_end}")
-    if cfg.encoder is not None and cfg.agent != "dqn":
-        raise UsageError("--encoder needs a DQN: add --q-net")
+def agent_from_q_net(kind: str | bool | None) -> str:
+    if kind is None or kind is False:
+        return "tabular"
+    if kind is True or kind in ("mlp", "dqn"):
+        return "dqn"
+    if kind == "classic":
+        return "classic"
+    raise UsageError(f"unknown Q-network {kind!r}: use --q-net classic or --q-net mlp")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """One flag per option; defaults are suppressed so only flags the user gave are seen."""
-    groups: dict[str, argparse._ArgumentGroup] = {}
-    for f in OPTION_FIELDS:
-        meta = f.metadata
-        if meta["flag"] == "--agent":
-            continue  # chosen with --q-net
-        group = groups.setdefault(
-            meta["group"], parser.add_argument_group(f"{meta['group']} options")
-        )
-        flag = "--" + f.name.replace("_", "-")
-        default_text = "" if f.default is None else f" (default: {f.default})"
-        kwargs = {"dest": f.name, "help": meta["help"] + default_text, "default": argparse.SUPPRESS}
-        if f.type in ("bool", bool):
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
-            continue
-        py_type = _python_type(f)
-        group.add_argument(
-            flag, type=py_type, choices=meta["choices"], metavar=meta["metavar"], **kwargs
-        )
+# -- reading options ------------------------------------------------------------------------------
+def normalise_keys(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """TOML or JSON keys (dashes or underscores) to field names, values checked against types."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = key.replace("-", "_")
+        if name == "q_net":
+            out["agent"] = agent_from_q_net(value)
+        elif name == "agent":
+            if value not in AGENTS:
+                raise UsageError(f"key 'agent' in {source} must be one of {', '.join(AGENTS)}")
+            out["agent"] = value
+        elif name in RUN_FIELDS or name in AGENT_FIELDS:
+            out[name] = coerce(RUN_FIELDS.get(name) or AGENT_FIELDS[name], value, source)
+        else:
+            raise UsageError(
+                f"unknown key {key!r} in {source}: valid keys are the long flags, "
+                "e.g. episodes, map, lr"
+            )
+    return out
 
 
-def _python_type(f: dataclasses.Field):
-    text = str(f.type)
-    if text.startswith("int"):
-        return int
-    if text.startswith("float"):
-        return float
-    return str
-
-
-def read_toml(path: str) -> dict:
+def read_toml(path: str) -> dict[str, Any]:
     """Options from a TOML file (keys as the long flags, dashes or underscores)."""
     try:
         with open(path, "rb") as fh:
@@ -374,40 +369,8 @@ def read_toml(path: str) -> dict:
     return normalise_keys(data, source=f"config file {path}")
 
 
-def normalise_keys(data: dict, source: str) -> dict:
-    out = {}
-    for key, value in data.items():
-        name = key.replace("-", "_")
-        if name == "q_net":
-            out["agent"] = _agent_from_q_net(
-                value if isinstance(value, str) else ("mlp" if value else None)
-            )
-            continue
-        if name not in OPTION_NAMES:
-            raise UsageError(
-                f"unknown key {key!r} in {source}: valid keys are the long flags, e.g. episodes, map, lr"
-            )
-        f = next(f for f in OPTION_FIELDS if f.name == name)
-        expected = _python_type(f) if f.type not in ("bool", bool) else bool
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            raise UsageError(f"key {key!r} in {source} must be {expected.__name__}, got {value!r}")
-        out[name] = value
-    return out
-
-
-def _agent_from_q_net(kind: str | None) -> str:
-    if kind is None:
-        return "tabular"
-    if kind in ("mlp", "dqn"):
-        return "dqn"
-    if kind == "classic":
-        return "classic"
-    raise UsageError(f"unknown Q-network {kind!r}: use --q-net classic or --q-net mlp")
-
-
-def read_saved_config(logdir: Path) -> dict:
+def read_saved_config(logdir: Path) -> dict[str, Any]:
+    """The options of the run in ``logdir`` (its ``config.json``)."""
     path = Path(logdir) / "config.json"
     try:
         data = json.loads(path.read_text())
@@ -417,18 +380,63 @@ def read_saved_config(logdir: Path) -> dict:
         ) from None
     except (OSError, json.JSONDecodeError) as exc:
         raise UsageError(f"{path} is unreadable ({exc})") from None
-    return {k: v for k, v in data.items() if k in OPTION_NAMES}
+    if not isinstance(data, dict):
+        raise UsageError(f"{path} is not a run's config (expected a JSON object)")
+    known = {k: v for k, v in data.items() if k in RUN_FIELDS or k in AGENT_FIELDS or k == "agent"}
+    return normalise_keys(known, source=str(path))
 
 
-def build_config(cli: dict, file_values: dict, saved: dict | None = None) -> RunConfig:
-    """Layer recipe < saved run < file < flags, then validate."""
-    layered = {**(saved or {}), **file_values, **cli}
-    agent = layered.get("agent", "tabular")
-    map_seed = layered.get("map_seed")
-    rows = parse_map(
-        layered.get("map", "4x4"), seed=layered.get("seed", 0) if map_seed is None else map_seed
+def refuse_foreign_options(agent: str, given: dict[str, Any]) -> None:
+    """An option of another agent, given for this one, would be silently ignored: refuse it."""
+    own = {f.name for f in option_fields(AGENTS[agent].config)}
+    for name in given:
+        if name in AGENT_FIELDS and name not in own:
+            owners = " or ".join(f"{k.title} ({k.how})" for k in agents_with(name))
+            raise UsageError(
+                f"{flag(name)} does not apply to {AGENTS[agent].title}: it is an option of {owners}"
+            )
+
+
+def build_config(
+    given: dict[str, Any], file_values: dict[str, Any], saved: dict[str, Any] | None = None
+) -> RunConfig:
+    """Layer recipe < saved run < file < flags into a checked :class:`RunConfig`.
+
+    ``saved`` may hold options of another agent kind's recipe (a run folder written before the
+    configs were split per agent): those are dropped, while given ones are refused."""
+    layered = {**file_values, **given}
+    agent = layered.get("agent", (saved or {}).get("agent", "tabular"))
+    refuse_foreign_options(agent, layered)
+    own = {f.name for f in option_fields(AGENTS[agent].config)} | set(RUN_FIELDS)
+    layered = {k: v for k, v in (saved or {}).items() if k in own} | layered
+    run_values = {k: v for k, v in layered.items() if k in RUN_FIELDS}
+    seed = run_values.get("seed", 0)
+    map_seed = run_values.get("map_seed")
+    rows = parse_map(run_values.get("map", "4x4"), seed=seed if map_seed is None else map_seed)
+    recipe = RECIPES[agent][lake_size(rows)]
+    values = {**recipe, **layered}
+    agent_values = {k: v for k, v in values.items() if k in AGENT_FIELDS}
+    cfg = RunConfig(
+        agent=agent,
+        agent_config=AGENTS[agent].config(**agent_values),
+        **{k: v for k, v in values.items() if k in RUN_FIELDS},
     )
-    values = {**recipe(agent, rows), **layered}
-    cfg = RunConfig(**{k: v for k, v in values.items() if k in OPTION_NAMES or k == "env"})
-    validate(cfg)
+    check(cfg)
     return cfg
+
+
+def recipe_defaults(name: str) -> str:
+    """How each agent's recipe sets ``name``, for ``--help``: one value, or one per agent."""
+    parts = []
+    for kind in AGENTS.values():
+        config_field = next((f for f in option_fields(kind.config) if f.name == name), None)
+        if config_field is None and name not in RECIPES[kind.name]["small"]:
+            continue
+        small = RECIPES[kind.name]["small"].get(name, getattr(config_field, "default", None))
+        large = RECIPES[kind.name]["large"].get(name, small)
+        shown = display(config_field, small) if config_field else str(small)
+        larger = f" ({large} on larger maps)" if large != small else ""
+        parts.append((kind.name, shown + larger))
+    if len({text for _, text in parts}) == 1:
+        return f" (default: {parts[0][1]})"
+    return " (default: " + "; ".join(f"{name} {text}" for name, text in parts) + ")"

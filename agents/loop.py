@@ -1,7 +1,7 @@
 """The training loop every agent shares: chunks of training, callbacks after each chunk.
 
-An agent provides ``episodes``, ``env_steps``, ``train_chunk(max_episodes)`` returning an
-:class:`~agents.episodes.EpisodeBatch`, ``exploration_rate`` and ``learning_rate``. Callbacks
+Agents follow :class:`agents.agent.Agent`: ``train_chunk(max_episodes)`` plays whole episodes
+and returns an :class:`~agents.episodes.EpisodeBatch`. Callbacks
 (logging, dashboard, checkpoints, evaluation) see the run after every chunk, never inside the
 per-step loop, so they cost nothing per env step.
 
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from agents.agent import Agent
 from agents.episodes import EpisodeBatch
 
 
@@ -31,7 +32,7 @@ class Callback:
 
 @dataclass
 class TrainingRun:
-    agent: object
+    agent: Agent
     total_episodes: int
     callbacks: list[Callback] = field(default_factory=list)
     window: int = 100
@@ -96,7 +97,7 @@ def _graceful_interrupt(run: TrainingRun):
 
 
 def train(
-    agent,
+    agent: Agent,
     total_episodes: int,
     callbacks: list[Callback] | None = None,
     max_chunk_episodes: int = 100,

@@ -10,22 +10,28 @@ import sys
 import time
 from pathlib import Path
 
-import gymnasium
 from rich.console import Console
 from rich.table import Table
 
 import envs
+from agents.builders import make_agent, make_env
 from agents.callbacks import CheckpointCallback, EvalCallback, TensorBoardCallback
 from agents.config import (
+    AGENT_FIELDS,
+    AGENTS,
+    RUN_FIELDS,
     RunConfig,
-    _agent_from_q_net,
-    add_arguments,
+    agent_from_q_net,
+    agents_with,
     build_config,
+    normalise_keys,
     read_saved_config,
     read_toml,
+    recipe_defaults,
 )
 from agents.dashboard import Dashboard
 from agents.loop import train
+from agents.options import add_flags
 from common.atomic import atomic_write_text
 from common.errors import EXIT_INTERRUPTED, OneLineArgumentParser, UsageError, run_main
 from envs.planner import plan
@@ -48,13 +54,6 @@ DEVICE_KEYS = (
     "cpu_devices",
 )
 
-AGENT_LABELS = {"tabular": "tabular", "classic": "qnet-classic", "dqn": "dqn"}
-AGENT_TITLES = {
-    "tabular": "tabular Q-learning",
-    "classic": "classic one-layer Q-network",
-    "dqn": "DQN",
-}
-
 EXAMPLES = """\
 examples:
   python -m agents.run frozenlake                         tabular Q-learning on 4x4 slippery
@@ -75,7 +74,8 @@ e.g. episodes = 5000); flags given on the command line override the file.
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(
         prog="python -m agents.run",
-        description="Train an agent on an environment and judge its greedy policy against the exact optimum.",
+        description="Train an agent on an environment and judge its greedy policy against the "
+        "exact optimum.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -95,18 +95,34 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="read options from a TOML file; flags override it",
     )
-    add_arguments(parser)
+    add_flags(
+        parser.add_argument_group("run options"),
+        RUN_FIELDS.values(),
+        lambda f: recipe_defaults(f.name) if f.name == "episodes" else None,
+    )
+    add_agent_flags(parser)
     add_device_arguments(parser)
     return parser
 
 
+def add_agent_flags(parser: argparse.ArgumentParser) -> None:
+    """The agents' options, grouped by the agents they apply to (any other is refused)."""
+    groups: dict[tuple[str, ...], list] = {}
+    for name, f in AGENT_FIELDS.items():
+        groups.setdefault(tuple(k.name for k in agents_with(name)), []).append(f)
+    for owners, fields in sorted(groups.items(), key=lambda item: -len(item[0])):
+        who = ", ".join(f"{AGENTS[k].title} ({AGENTS[k].how})" for k in owners)
+        title = "options of every agent" if len(owners) == len(AGENTS) else f"options of {who}"
+        add_flags(parser.add_argument_group(title), fields, lambda f: recipe_defaults(f.name))
+
+
 def default_logdir(cfg: RunConfig) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{cfg.env}__{AGENT_LABELS[cfg.agent]}__{cfg.seed}__{stamp}"
+    return Path("runs") / f"{cfg.env}__{cfg.kind.label}__{cfg.seed}__{stamp}"
 
 
 def find_latest_run(cfg: RunConfig) -> Path:
-    pattern = f"{cfg.env}__{AGENT_LABELS[cfg.agent]}__{cfg.seed}__*"
+    pattern = f"{cfg.env}__{cfg.kind.label}__{cfg.seed}__*"
     candidates = sorted(p for p in Path("runs").glob(pattern) if (p / "config.json").is_file())
     if not candidates:
         raise UsageError(
@@ -122,7 +138,8 @@ def resolve_config(argv: list[str] | None) -> tuple[RunConfig, DeviceConfig]:
     env_name = args.pop("env")
     config_path = args.pop("config", None)
     if "q_net" in args:
-        args["agent"] = _agent_from_q_net(args.pop("q_net"))
+        args["agent"] = agent_from_q_net(args.pop("q_net"))
+    args = normalise_keys(args, source="the command line")
     file_values = read_toml(config_path) if config_path else {}
     cfg = build_config(args, file_values)
     cfg.env = env_name
@@ -138,51 +155,6 @@ def resolve_config(argv: list[str] | None) -> tuple[RunConfig, DeviceConfig]:
     cfg = build_config(args, file_values, saved)
     cfg.env, cfg.logdir, cfg.resume = env_name, str(logdir), True
     return cfg, devices
-
-
-def env_options(cfg: RunConfig) -> dict:
-    options = {
-        "map": cfg.map,
-        "slippery": cfg.slippery,
-        "max_episode_steps": cfg.max_episode_steps,
-        "map_seed": cfg.seed if cfg.map_seed is None else cfg.map_seed,
-    }
-    if cfg.env == "frozenlake-digits":  # envs/ reads no dataset files: the digits come from here
-        from networks.datasets import mnist_digits
-
-        options["digits"] = mnist_digits("test", cfg.data_dir)
-    return options
-
-
-def make_env(cfg: RunConfig):
-    return envs.make(cfg.env, **env_options(cfg))
-
-
-def make_agent(cfg: RunConfig, env):
-    if cfg.agent != "dqn" and not isinstance(env.observation_space, gymnasium.spaces.Discrete):
-        raise UsageError(
-            f"{cfg.env} has image observations: train it with --q-net (a DQN), "
-            f"not {AGENT_TITLES[cfg.agent]}"
-        )
-    if cfg.agent == "tabular":
-        from agents.tabular import TabularConfig, TabularQAgent
-
-        tab = TabularConfig(
-            gamma=cfg.gamma,
-            lr=cfg.lr,
-            lr_end=cfg.lr_end,
-            lr_decay=cfg.lr_decay,
-            lr_schedule=cfg.lr_schedule,
-            exploration=cfg.exploration,
-            epsilon_start=cfg.epsilon_start,
-            epsilon_end=cfg.epsilon_end,
-            epsilon_decay=cfg.epsilon_decay,
-            epsilon_schedule=cfg.epsilon_schedule,
-        )
-        return TabularQAgent(env, tab, cfg.seed)
-    from agents.qnet import make_qnet_agent
-
-    return make_qnet_agent(cfg, env, lambda n: envs.make_vector(cfg.env, n, **env_options(cfg)))
 
 
 def summary_table(summary: dict) -> Table:
@@ -215,7 +187,8 @@ def configure_tensorflow(devices: DeviceConfig) -> None:
         return
     if devices.strategy in ("mirrored", "multiworker"):
         print(
-            f"warning: --strategy {devices.strategy} is for networks.train; agents train on one device",
+            f"warning: --strategy {devices.strategy} is for networks.train; "
+            "agents train on one device",
             file=sys.stderr,
         )
     configure_devices(devices)
@@ -229,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg.logdir, cfg.checkpoint_dir = str(logdir), str(checkpoint_dir)
     if not cfg.resume and checkpoint_dir.exists() and any(checkpoint_dir.iterdir()):
         raise UsageError(
-            f"{checkpoint_dir} already holds a run: add --resume to continue it, or choose another --logdir"
+            f"{checkpoint_dir} already holds a run: add --resume to continue it, "
+            "or choose another --logdir"
         )
 
     configure_tensorflow(devices)
@@ -255,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     hparams = {k: v for k, v in cfg.to_dict().items() if v is not None}
     callbacks = [evaluation, TensorBoardCallback(logdir, cfg.to_dict(), hparams), checkpoints]
     slip = "slippery" if cfg.slippery else "not slippery"
-    title = f"{cfg.env} {cfg.map} ({slip}) · {AGENT_TITLES[cfg.agent]} · seed {cfg.seed}"
+    title = f"{cfg.env} {cfg.map} ({slip}) · {cfg.kind.title} · seed {cfg.seed}"
     if cfg.dashboard:
         callbacks.append(Dashboard(title, env.unwrapped.rows, optimum, console=console))
 
@@ -288,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write_text(cfg.summary_json, json.dumps(summary, indent=2, default=float) + "\n")
     if run.interrupted:
         console.print(
-            f"[yellow]interrupted at episode {run.episodes:,}; checkpoint saved to {checkpoints.path}. "
+            f"[yellow]interrupted at episode {run.episodes:,}; "
+            f"checkpoint saved to {checkpoints.path}. "
             f"Resume with: python -m agents.run {cfg.env} --logdir {logdir} --resume[/yellow]",
             highlight=False,
             soft_wrap=True,

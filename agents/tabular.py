@@ -12,33 +12,17 @@ than numpy scalar indexing, and that is what makes training run near the raw env
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from agents.checkpoint import TABULAR_FILE, CheckpointError, load_npz, save_npz
+from agents.config import TabularConfig
 from agents.episodes import EpisodeBatch
 from agents.rng import restore_rng, rng_state_json
 from agents.schedules import make_schedule
 
 EXPLORATIONS = ("epsilon", "noisy")
-
-
-@dataclass
-class TabularConfig:
-    """Hyper-parameters; decays are counted in episodes."""
-
-    gamma: float = 0.99
-    lr: float = 0.1
-    lr_end: float = 0.01
-    lr_decay: int = 8_000
-    lr_schedule: str = "linear"
-    exploration: str = "epsilon"
-    epsilon_start: float = 1.0
-    epsilon_end: float = 0.01
-    epsilon_decay: int = 8_000
-    epsilon_schedule: str = "linear"
 
 
 class TabularQAgent:
@@ -131,6 +115,12 @@ class TabularQAgent:
 
     def q_table(self) -> np.ndarray:
         return self.q
+
+    def write_summaries(self, step: int) -> None:
+        """A Q-table has no weights to histogram: its curves are all in the scalars."""
+
+    def trace_graph(self) -> None:
+        return None
 
     def greedy_action(self, observation) -> int:
         return int(np.argmax(self.q[int(observation)]))

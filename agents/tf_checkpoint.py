@@ -1,4 +1,4 @@
-"""TensorFlow checkpoints (``tf.train.Checkpoint`` + ``CheckpointManager``) that know what they hold.
+"""TensorFlow checkpoints (``tf.train.Checkpoint``, ``CheckpointManager``) that know what they hold.
 
 Next to the networks and optimizer, every checkpoint carries two JSON strings: ``meta`` (agent
 kind, environment identity, network shape), read and checked *before* anything is restored, so a
@@ -50,7 +50,8 @@ class TFCheckpoint:
             ) from None
         if latest is None:
             raise CheckpointError(
-                f"no checkpoint in {directory}: start without --resume, or point --checkpoint-dir at the run's checkpoints"
+                f"no checkpoint in {directory}: start without --resume, "
+                "or point --checkpoint-dir at the run's checkpoints"
             )
         try:
             saved = json.loads(tf.train.load_variable(latest, META_KEY).decode())
@@ -59,20 +60,24 @@ class TFCheckpoint:
                 str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             )
             raise CheckpointError(
-                f"checkpoint {latest} is corrupt or unreadable ({first_line}); delete it or resume from another"
+                f"checkpoint {latest} is corrupt or unreadable ({first_line}); "
+                "delete it or resume from another"
             ) from None
         if saved.get("agent_kind") != meta["agent_kind"]:
             raise CheckpointError(
-                f"checkpoint {latest} holds a {saved.get('agent_kind')} agent, this run trains {meta['agent_kind']}"
+                f"checkpoint {latest} holds a {saved.get('agent_kind')} agent, "
+                f"this run trains {meta['agent_kind']}"
             )
         if saved.get("env_identity") != meta["env_identity"]:
             raise CheckpointError(
-                f"checkpoint {latest} is for another environment ({saved.get('env_identity')}), this run uses {meta['env_identity']}"
+                f"checkpoint {latest} is for another environment "
+                f"({saved.get('env_identity')}), this run uses {meta['env_identity']}"
             )
         for key, value in meta.items():
             if saved.get(key) != value:
                 raise CheckpointError(
-                    f"checkpoint {latest} has {key}={saved.get(key)}, this run has {key}={value}: resume with the same network options"
+                    f"checkpoint {latest} has {key}={saved.get(key)}, this run has "
+                    f"{key}={value}: resume with the same network options"
                 )
         try:
             self.checkpoint.restore(latest).assert_existing_objects_matched()
