@@ -30,7 +30,8 @@ import gymnasium  # noqa: E402
 import numpy as np  # noqa: E402
 
 import envs  # noqa: E402
-from agents.tabular import TabularConfig, TabularQAgent  # noqa: E402
+from agents.config import ClassicConfig, DQNConfig, TabularConfig  # noqa: E402
+from agents.tabular import TabularQAgent  # noqa: E402
 
 
 def raw_env_rate(steps: int) -> float:
@@ -92,8 +93,8 @@ def main() -> None:
     tf.config.threading.set_inter_op_parallelism_threads(1)
     from naive_port import NaiveClassicPort
 
-    from agents.classic import ClassicConfig, ClassicQNetworkAgent
-    from agents.dqn import DQNAgent, DQNConfig
+    from agents.classic import ClassicQNetworkAgent
+    from agents.dqn import DQNAgent
 
     dqn_cfg = DQNConfig()
     dqn = DQNAgent(envs.make_vector("frozenlake", dqn_cfg.num_envs), dqn_cfg, seed=0)

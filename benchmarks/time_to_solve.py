@@ -48,7 +48,7 @@ def train_until(agent, env, target: float, check_every: int, max_episodes: int) 
 
 
 def time_to_solve(agent_kind: str, seed: int, threshold: float, check_every: int) -> dict:
-    from agents.run import make_agent, make_env
+    from agents.builders import make_agent, make_env
 
     cfg = build_config({"agent": agent_kind, "seed": seed}, {})
     cfg.env = "frozenlake"
