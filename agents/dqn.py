@@ -5,6 +5,9 @@
 
 no bootstrap after a terminated transition, bootstrap after a truncated one. Huber or MSE loss,
 Adam, global gradient-norm clipping, a target network updated by hard copies or Polyak averaging.
+The Q-network is a featurizer's torso (:mod:`perception.featurizers`: one-hot states, flat
+vectors or pixels, a frozen encoder's features, or a conv stack on raw images) plus ReLU layers
+and a linear head; the featurizer also turns observations into what replay stores.
 
 Speed comes from where the Python/TensorFlow boundary sits:
 - acting: ``num_envs`` environments step together, and one forward pass of a numpy mirror of
@@ -19,10 +22,10 @@ Speed comes from where the Python/TensorFlow boundary sits:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import keras
 import numpy as np
 import tensorflow as tf
 from gymnasium import spaces
@@ -33,7 +36,8 @@ from agents.replay import ReplayBuffer
 from agents.rng import restore_rng, rng_state_json
 from agents.schedules import make_schedule
 from agents.tf_checkpoint import TFCheckpoint
-from common.errors import UsageError
+from perception.encoders import Encoder, EndToEnd
+from perception.featurizers import Featurizer, make_featurizer, state_images
 
 #: Env steps whose updates one compiled call runs: a call costs ~0.5 ms however small the net,
 #: so updates are grouped to pay it once per this many env steps.
@@ -66,13 +70,15 @@ class DQNConfig:
     save_replay: bool = False
 
 
-def build_mlp(input_dim: int, n_actions: int, hidden: tuple[int, ...], name: str) -> tf.keras.Model:
-    inputs = tf.keras.Input(shape=(input_dim,), name="observation")
-    x = inputs
+def build_q_network(
+    featurizer: Featurizer, n_actions: int, hidden: tuple[int, ...], name: str
+) -> keras.Model:
+    """The featurizer's torso, ReLU ``hidden_i`` layers, and a linear ``q_values`` head."""
+    inputs, x = featurizer.torso()
     for i, units in enumerate(hidden):
-        x = tf.keras.layers.Dense(units, activation="relu", name=f"hidden_{i}")(x)
-    outputs = tf.keras.layers.Dense(n_actions, name="q_values")(x)
-    return tf.keras.Model(inputs, outputs, name=name)
+        x = keras.layers.Dense(units, activation="relu", name=f"hidden_{i}")(x)
+    outputs = keras.layers.Dense(n_actions, name="q_values")(x)
+    return keras.Model(inputs, outputs, name=name)
 
 
 class NumpyMLP:
@@ -101,142 +107,47 @@ def env_identity(venv) -> str:
     return str(identity)
 
 
-@dataclass(frozen=True)
-class Perception:
-    """How raw observations become the Q-network's input, and which Q-network reads them."""
-
-    input_shape: tuple[int, ...]
-    dtype: type  # what the replay buffer stores
-    encode: Callable[[np.ndarray], np.ndarray]  # raw batch -> network inputs
-    conv: bool  # an end-to-end convolutional Q-network (else an MLP on vectors)
-    tag: str  # recorded in checkpoints: resuming with another encoder is refused
-
-
-def _state_images(venv) -> np.ndarray | None:
-    """The clean image of every state, where the env can draw them (the project's image envs)."""
-    envs_ = getattr(venv, "envs", None)
-    base = envs_[0].unwrapped if envs_ else None
-    return base.state_images() if base is not None and hasattr(base, "state_images") else None
-
-
-def _centred(
-    encode: Callable[[np.ndarray], np.ndarray], venv, *, unit_scale: bool = False
-) -> Callable[[np.ndarray], np.ndarray]:
-    """Subtract the mean input over the env's states. Lake images share almost every pixel, and
-    an MLP fed them raw fits the average target for all states (measured: no learning in 100k
-    steps on the deterministic lake); centred, it learns as fast as from one-hot states.
-
-    ``unit_scale`` also divides by the states' RMS distance from that mean, as one-hot states
-    have: an encoder's code has whatever scale its training left (the lake autoencoder's is
-    1.6), and scaled, the DQN reached 0.95 x optimum in 14k / 8k / 29k env steps instead of
-    34k / 10k / 35k (seeds 0-2). Class probabilities already have one-hot's scale, and flattened
-    pixels stay unscaled too: scaling slowed them down (and cost digits seed 0 its final policy)."""
-    images = _state_images(venv)
-    if images is None:
-        return encode
-    states = encode(images).astype(np.float32)
-    mean = states.mean(axis=0)
-    if not unit_scale:
-        return lambda obs: encode(obs) - mean
-    rms = float(np.sqrt(((states - mean) ** 2).sum(axis=1).mean()))
-    scale = np.float32(1.0 / rms) if rms > 1e-6 else np.float32(1.0)
-    return lambda obs: (encode(obs) - mean) * scale
-
-
-def make_perception(space: spaces.Space, venv=None, encoder=None) -> Perception:
-    """One-hot for Discrete states; for images: a frozen encoder's features, the raw image for an
-    end-to-end CNN (``encoder="cnn"``), or the flattened pixels scaled to [0, 1]; vectors made
-    from images are centred on the env's mean state, a code or hidden layer also scaled to unit RMS."""
-    if isinstance(space, spaces.Discrete):
-        if encoder is not None:
-            raise UsageError(
-                "--encoder is for image observations (frozenlake-pixels, frozenlake-digits)"
-            )
-        eye = np.eye(int(space.n), dtype=np.float32)
-        return Perception(
-            (int(space.n),),
-            np.float32,
-            lambda obs: eye[np.asarray(obs, dtype=np.int64)],
-            False,
-            "one-hot",
-        )
-    if not isinstance(space, spaces.Box):
-        raise UsageError(f"DQN needs Discrete or Box observations, got {space}")
-    if encoder is None:
-        dim = int(np.prod(space.shape))
-        scale = np.float32(1 / 255) if space.dtype == np.uint8 else np.float32(1)
-        flat = lambda obs: np.asarray(obs, dtype=np.float32).reshape(len(obs), dim) * scale  # noqa: E731
-        return Perception((dim,), np.float32, _centred(flat, venv), False, "flatten")
-    from perception.encoders import END_TO_END, batch_encoder, encoder_from_spec
-
-    loaded = encoder_from_spec(encoder) if isinstance(encoder, str) else encoder
-    if loaded is END_TO_END:
-        return Perception(
-            tuple(space.shape),
-            space.dtype.type,
-            lambda obs: np.asarray(obs, dtype=space.dtype),
-            True,
-            "cnn",
-        )
-    features = batch_encoder(venv, loaded)
-    encode = _centred(
-        lambda obs: np.asarray(features(np.asarray(obs))), venv, unit_scale=not loaded.probabilities
-    )
-    return Perception(
-        (features.feature_dim,),
-        np.float32,
-        encode,
-        False,
-        f"encoder:{encoder if isinstance(encoder, str) else loaded.source}",
-    )
-
-
-def build_cnn(
-    input_shape: tuple[int, ...], n_actions: int, hidden: tuple[int, ...], name: str
-) -> tf.keras.Model:
-    """A small convolutional Q-network for end-to-end learning from pixels (uint8 in)."""
-    inputs = tf.keras.Input(shape=input_shape, name="image")
-    x = tf.keras.layers.Rescaling(1 / 255)(inputs)
-    x = tf.keras.layers.Conv2D(16, 3, strides=2, activation="relu", padding="same")(x)
-    x = tf.keras.layers.Conv2D(32, 3, strides=2, activation="relu", padding="same")(x)
-    x = tf.keras.layers.Flatten()(x)
-    for i, units in enumerate(hidden):
-        x = tf.keras.layers.Dense(units, activation="relu", name=f"hidden_{i}")(x)
-    outputs = tf.keras.layers.Dense(n_actions, name="q_values")(x)
-    return tf.keras.Model(inputs, outputs, name=name)
-
-
 class DQNAgent:
     kind = "dqn"
 
-    def __init__(self, venv, config: DQNConfig, seed: int, encoder=None) -> None:
+    def __init__(
+        self,
+        venv,
+        config: DQNConfig,
+        seed: int,
+        encoder: str | Encoder | EndToEnd | None = None,
+        featurizer: Featurizer | None = None,
+    ) -> None:
         """``venv``: a Gymnasium vector env of ``config.num_envs`` copies with same-step autoreset;
-        ``encoder``: for image observations, an ``--encoder`` spec or a loaded encoder."""
+        ``featurizer``: what the Q-network reads, else one made from the observation space and
+        ``encoder`` (for image observations: an ``--encoder`` spec or a loaded encoder)."""
         self.config = config
         self.venv = venv
         space = venv.single_observation_space
-        self.perception = make_perception(space, venv, encoder)
-        self.encode = self.perception.encode
-        self.input_shape = self.perception.input_shape
+        if featurizer is None:
+            featurizer = make_featurizer(space, venv, encoder)
+        elif encoder is not None:
+            raise ValueError("give DQNAgent an encoder or a featurizer, not both")
+        self.featurizer = featurizer
+        self.input_shape = featurizer.input_shape
         self.n_actions = int(venv.single_action_space.n)
         self.n_states = int(space.n) if isinstance(space, spaces.Discrete) else None
         self.rng = np.random.default_rng(seed)
         self._seed = seed
-        tf.keras.utils.set_random_seed(seed)
-        build = build_cnn if self.perception.conv else (lambda shape, *a: build_mlp(shape[0], *a))
-        self.online = build(self.input_shape, self.n_actions, config.hidden, "online")
-        self.target = build(self.input_shape, self.n_actions, config.hidden, "target")
+        keras.utils.set_random_seed(seed)
+        self.online = build_q_network(featurizer, self.n_actions, config.hidden, "online")
+        self.target = build_q_network(featurizer, self.n_actions, config.hidden, "target")
         self.target.set_weights(self.online.get_weights())
-        self.optimizer = tf.keras.optimizers.Adam(config.lr)
+        self.optimizer = keras.optimizers.Adam(config.lr)
         self.optimizer.build(self.online.trainable_variables)
         # A tiny MLP acts faster in numpy than through a TensorFlow call; a CNN acts in TensorFlow.
-        self.mirror = None if self.perception.conv else NumpyMLP(self.online.get_weights())
+        self.mirror = NumpyMLP(self.online.get_weights()) if featurizer.vector else None
         self._act_fn = (
-            tf.function(lambda x: self.online(tf.cast(x, tf.float32), training=False))
-            if self.perception.conv
-            else None
+            None
+            if featurizer.vector
+            else tf.function(lambda x: self.online(tf.cast(x, tf.float32), training=False))
         )
-        self.buffer = ReplayBuffer(config.buffer_size, self.input_shape, self.perception.dtype)
+        self.buffer = ReplayBuffer(config.buffer_size, self.input_shape, featurizer.dtype)
         self.lr = make_schedule(config.lr_schedule, config.lr, config.lr_end, config.lr_decay)
         self.epsilon = make_schedule(
             config.epsilon_schedule, config.epsilon_start, config.epsilon_end, config.epsilon_decay
@@ -252,7 +163,7 @@ class DQNAgent:
         self._lengths = np.zeros(config.num_envs, dtype=np.int64)
         # Each env's last (up to n) steps, waiting to become n-step transitions.
         n, n_envs = config.n_step, config.num_envs
-        self._p_obs = np.zeros((n_envs, n, *self.input_shape), dtype=self.perception.dtype)
+        self._p_obs = np.zeros((n_envs, n, *self.input_shape), dtype=featurizer.dtype)
         self._p_act = np.zeros((n_envs, n), dtype=np.int32)
         self._p_rew = np.zeros((n_envs, n), dtype=np.float64)
         self._count = np.zeros(n_envs, dtype=np.int64)
@@ -266,7 +177,8 @@ class DQNAgent:
 
     # -- the compiled update ----------------------------------------------------------------------
     def _update_many(self, obs, actions, rewards, next_obs, discounts, copy_target):
-        """``self.updates_per_call`` gradient steps, then the target update; returns the new weights."""
+        """``self.updates_per_call`` gradient steps, then the target update; returns the new
+        weights."""
         cfg = self.config
         online_vars = self.online.trainable_variables
         target_vars = self.target.trainable_variables
@@ -331,7 +243,7 @@ class DQNAgent:
         loss, q_mean, q_max = stats.numpy().tolist()
         return {"losses/td_loss": loss, "charts/q_mean": q_mean, "charts/q_max": q_max}
 
-    # -- acting and collecting ----------------------------------------------------------------------
+    # -- acting and collecting --------------------------------------------------------------------
     def _reset_all(self) -> None:
         if self._env_rng_states is None:  # a new run: seed once
             raw, _ = self.venv.reset(seed=self._seed)
@@ -339,7 +251,7 @@ class DQNAgent:
             raw, _ = self.venv.reset()
             for generator, state in zip(self._env_generators(), self._env_rng_states, strict=True):
                 restore_rng(generator, state)
-        self._obs = self.encode(raw)
+        self._obs = self.featurizer(raw)
         self._count[:] = 0
         self._returns[:] = 0.0
         self._lengths[:] = 0
@@ -405,12 +317,12 @@ class DQNAgent:
             if explore.any():
                 actions = np.where(explore, self.rng.integers(0, self.n_actions, n_envs), actions)
             raw, rewards, terminated, truncated, infos = self.venv.step(actions)
-            next_obs = self.encode(raw)
+            next_obs = self.featurizer(raw)
             done = terminated | truncated
             final_obs = next_obs
             if done.any():
                 final_obs = next_obs.copy()
-                final_obs[done] = self.encode(np.stack(list(infos["final_obs"][done])))
+                final_obs[done] = self.featurizer(np.stack(list(infos["final_obs"][done])))
             pieces = self._collect(actions, rewards, next_obs, final_obs, terminated, done)
             for obs_b, act_b, rew_b, next_b, disc_b in pieces:
                 self.buffer.add_batch(obs_b, act_b, rew_b, next_b, disc_b)
@@ -431,7 +343,7 @@ class DQNAgent:
         self.episodes += len(returns)
         return EpisodeBatch.from_lists(returns, lengths, self.env_steps - steps_before, metrics)
 
-    # -- what the loop, the dashboard and evaluation read ----------------------------------------------
+    # -- what the loop, the dashboard and evaluation read -----------------------------------------
     @property
     def exploration_rate(self) -> float:
         return self.epsilon(self.env_steps)
@@ -446,18 +358,18 @@ class DQNAgent:
         return self._act_fn(inputs).numpy()
 
     def q_values(self, observations) -> np.ndarray:
-        return self._q(self.encode(observations))
+        return self._q(self.featurizer(observations))
 
     def q_table(self) -> np.ndarray:
         """Q-values of every state: its index for discrete envs, its clean image for image envs."""
         if self.n_states is not None:
             return self.q_values(np.arange(self.n_states))
-        images = _state_images(self.venv)
+        images = state_images(self.venv)
         if images is None:
             raise TypeError("q_table() needs a discrete env or one that renders its states")
         return self.q_values(images)
 
-    # -- TensorBoard extras ---------------------------------------------------------------------------------
+    # -- TensorBoard extras -----------------------------------------------------------------------
     def write_summaries(self, step: int) -> None:
         """Histograms of the online weights and of the last TD errors (inside a writer context)."""
         for var in self.online.trainable_variables:
@@ -468,7 +380,7 @@ class DQNAgent:
     def trace_graph(self) -> tf.Graph:
         cfg = self.config
         k, b = self.updates_per_call, cfg.batch_size
-        obs = tf.TensorSpec([k, b, *self.input_shape], tf.as_dtype(self.perception.dtype))
+        obs = tf.TensorSpec([k, b, *self.input_shape], tf.as_dtype(self.featurizer.dtype))
         spec = [
             obs,
             tf.TensorSpec([k, b], tf.int32),
@@ -479,7 +391,7 @@ class DQNAgent:
         ]
         return self._update_fn.get_concrete_function(*spec).graph
 
-    # -- checkpoints -------------------------------------------------------------------------------------
+    # -- checkpoints ------------------------------------------------------------------------------
     def _meta(self) -> dict:
         return {
             "agent_kind": self.kind,
@@ -487,7 +399,7 @@ class DQNAgent:
             "input_shape": list(self.input_shape),
             "n_actions": self.n_actions,
             "hidden": list(self.config.hidden),
-            "perception": self.perception.tag,
+            "perception": self.featurizer.tag,
         }
 
     def save(self, directory: str | Path) -> Path:
@@ -520,5 +432,5 @@ class DQNAgent:
                 self.buffer.load(replay)
             except (OSError, ValueError, KeyError) as exc:
                 raise CheckpointError(f"replay buffer {replay} is unreadable: {exc}") from None
-        # Episodes in flight at the save are not in the checkpoint: the resumed run starts fresh ones.
+        # Episodes in flight at the save are not in the checkpoint: the resumed run starts anew.
         self._obs = None

@@ -3,8 +3,8 @@
 
     python -m networks.train lake-autoencoder --save lake-ae.keras
     python -m networks.train mnist-cnn --data-dir ../shared/data/mnist --save mnist-cnn.keras
-    python benchmarks/perception.py --json --autoencoder lake-ae.encoder.keras --mnist-cnn mnist-cnn.keras \\
-        [--mnist-dir ../shared/data/mnist] [--seeds 0,1,2]
+    python benchmarks/perception.py --json --autoencoder lake-ae.encoder.keras \\
+        --mnist-cnn mnist-cnn.keras [--mnist-dir ../shared/data/mnist] [--seeds 0,1,2]
 
 (a) frozenlake-pixels seen through the frozen pretrained autoencoder encoder, (b) the same
 images through an end-to-end CNN Q-network, (c) one-hot states (the upper bound), the

@@ -14,15 +14,17 @@ any training starts. Encoding is one compiled call per batch: :class:`BatchEncod
 envs (one call per vector step) and :class:`EncodedObservation` for a single env::
 
     encoder = encoder_from_spec("mnist-cnn:runs/mnist/model.keras")
-    env = EncodedObservation(envs.make("frozenlake-digits"), encoder)      # obs: (20,) float32
+    env = EncodedObservation(envs.make("frozenlake-digits"), encoder)  # obs: (20,) float32
     venv = envs.make_vector("frozenlake-digits", 32)
-    encode = batch_encoder(venv, encoder)                                   # (32, 28, 56, 1) -> (32, 20)
+    encode = batch_encoder(venv, encoder)  # (32, 28, 56, 1) -> (32, 20)
 
-Preprocessing follows the encoder, not the env: uint8 pixels become float32 in [0, 1], or stay in
-0..255 when the model starts with its own ``Rescaling`` layer (as every ``networks/`` model does);
-RGB becomes grey (or grey RGB) and the image is resized only when the encoder asks for it and the
-aspect ratio agrees; an env made of side-by-side tiles (the digits env's row and column) has each
-tile encoded separately and the features concatenated.
+An agent reads an encoder through :class:`perception.featurizers.FrozenEncoder`, which also
+centres and scales the features. Preprocessing follows the encoder, not the env: uint8 pixels
+become float32 in [0, 1], or stay in 0..255 when the model starts with its own ``Rescaling``
+layer (as every ``networks/`` model does); RGB becomes grey (or grey RGB) and the image is
+resized only when the encoder asks for it and the aspect ratio agrees; an env made of
+side-by-side tiles (the digits env's row and column) has each tile encoded separately and the
+features concatenated.
 """
 
 from __future__ import annotations
@@ -50,8 +52,8 @@ KINDS = {
     "cnn": "no pretrained encoder: the agent learns a convolutional Q-network end to end",
 }
 TRAIN_HINT = {
-    "autoencoder": "train one with `python -m networks.train lake-autoencoder --save lake-ae.keras` "
-    "and give the encoder it saves (lake-ae.encoder.keras)",
+    "autoencoder": "train one with `python -m networks.train lake-autoencoder "
+    "--save lake-ae.keras` and give the encoder it saves (lake-ae.encoder.keras)",
     "mnist-cnn": "train one with `python -m networks.train mnist-cnn --save PATH`",
     "classifier": "train one with `python -m networks.train mnist-cnn --save PATH`",
 }
@@ -85,7 +87,8 @@ END_TO_END = EndToEnd()
 
 
 def parse_encoder_spec(text: str) -> EncoderSpec:
-    """``KIND[:PATH[@LAYER]]`` -> :class:`EncoderSpec`; a path with ``/`` after ``@`` stays a path."""
+    """``KIND[:PATH[@LAYER]]`` -> :class:`EncoderSpec`; a path with ``/`` after ``@`` stays a
+    path."""
     text = text.strip()
     kind, sep, rest = text.partition(":")
     kind = kind.lower()
@@ -155,7 +158,8 @@ def _read_model(path: Path, kind: str) -> keras.Model:
         raise UsageError(f"encoder file {path} not found: {hint}, or fix the path")
     if path.suffix != ".keras":
         raise UsageError(
-            f"encoder file {path} is not a .keras file: save the model with model.save('NAME.keras')"
+            f"encoder file {path} is not a .keras file: "
+            "save the model with model.save('NAME.keras')"
         )
     if not zipfile.is_zipfile(path):
         raise UsageError(f"encoder file {path} is corrupt (not a .keras zip archive): {hint}")

@@ -291,28 +291,12 @@ def test_lake_autoencoder_trained_by_networks_is_a_featurizer_for_the_pixels_age
     assert greedy_success(envs.make("frozenlake-pixels", slippery=False), agent.q_table()) == 1.0
 
 
-def test_encoder_features_are_centred_and_scaled_like_one_hot_states(tmp_path):
-    import keras
+def test_dqn_is_built_on_a_given_featurizer():
+    from perception.featurizers import OneHot
 
-    from agents.dqn import make_perception
-
-    inputs = keras.Input((32, 32, 1))
-    features = keras.layers.Dense(
-        8, kernel_initializer=keras.initializers.RandomUniform(0, 5, seed=0)
-    )(keras.layers.Flatten()(inputs))  # codes in the thousands: far from one-hot's scale
-    path = tmp_path / "encoder.keras"
-    keras.Model(inputs, features).save(path)
-    venv = envs.make_vector("frozenlake-pixels", 2)
-    perception = make_perception(venv.single_observation_space, venv, f"autoencoder:{path}")
-    states = perception.encode(venv.envs[0].unwrapped.state_images())
-    scale = np.abs(
-        keras.Model(inputs, features).predict(venv.envs[0].unwrapped.state_images(), verbose=0)
-    ).max()
-    assert scale > 100
-    np.testing.assert_allclose(states.mean(axis=0), 0.0, atol=1e-4)
-    assert np.sqrt((states**2).sum(axis=1).mean()) == pytest.approx(1.0, rel=1e-4)
-    # A classifier's probabilities already have one-hot's scale: centred only.
-    as_classifier = make_perception(venv.single_observation_space, venv, f"classifier:{path}")
-    raw = as_classifier.encode(venv.envs[0].unwrapped.state_images())
-    np.testing.assert_allclose(raw.mean(axis=0), 0.0, atol=1e-2 * scale)
-    assert np.sqrt((raw**2).sum(axis=1).mean()) > 10
+    built = dqn()
+    given = DQNAgent(built.venv, built.config, 0, featurizer=OneHot(16))
+    assert given.featurizer.tag == built.featurizer.tag == "one-hot"
+    for a, b in zip(built.online.get_weights(), given.online.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert [layer.name for layer in given.online.layers] == ["observation", "hidden_0", "q_values"]
