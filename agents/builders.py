@@ -51,4 +51,4 @@ def make_agent(cfg: RunConfig, env: gymnasium.Env) -> Agent:
 
     dqn = cfg.agent_config
     venv = envs.make_vector(cfg.env, dqn.num_envs, **env_options(cfg))
-    return DQNAgent(venv, dqn, cfg.seed, encoder=dqn.encoder)
+    return DQNAgent(venv, dqn, cfg.seed)

@@ -22,7 +22,6 @@ Speed comes from where the Python/TensorFlow boundary sits:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -31,6 +30,7 @@ import tensorflow as tf
 from gymnasium import spaces
 
 from agents.checkpoint import CheckpointError
+from agents.config import DQNConfig
 from agents.episodes import EpisodeBatch
 from agents.replay import ReplayBuffer
 from agents.rng import restore_rng, rng_state_json
@@ -42,32 +42,6 @@ from perception.featurizers import Featurizer, make_featurizer, state_images
 #: Env steps whose updates one compiled call runs: a call costs ~0.5 ms however small the net,
 #: so updates are grouped to pay it once per this many env steps.
 ENV_STEPS_PER_CALL = 128
-
-
-@dataclass
-class DQNConfig:
-    hidden: tuple[int, ...] = (64,)
-    gamma: float = 0.99
-    lr: float = 1e-3
-    lr_end: float = 1e-5
-    lr_decay: int = 60_000  # env steps
-    lr_schedule: str = "linear"
-    double: bool = True
-    loss: str = "huber"
-    grad_clip: float = 10.0
-    buffer_size: int = 50_000
-    batch_size: int = 64
-    learning_starts: int = 1_000
-    train_every: int = 16
-    target_update: int = 1_000
-    tau: float = 1.0
-    n_step: int = 1
-    num_envs: int = 32
-    epsilon_start: float = 1.0
-    epsilon_end: float = 0.02
-    epsilon_decay: int = 20_000  # env steps
-    epsilon_schedule: str = "linear"
-    save_replay: bool = False
 
 
 def build_q_network(
@@ -120,12 +94,15 @@ class DQNAgent:
     ) -> None:
         """``venv``: a Gymnasium vector env of ``config.num_envs`` copies with same-step autoreset;
         ``featurizer``: what the Q-network reads, else one made from the observation space and
-        ``encoder`` (for image observations: an ``--encoder`` spec or a loaded encoder)."""
+        ``encoder`` (for image observations: an ``--encoder`` spec or a loaded encoder; default:
+        ``config.encoder``)."""
         self.config = config
         self.venv = venv
         space = venv.single_observation_space
         if featurizer is None:
-            featurizer = make_featurizer(space, venv, encoder)
+            featurizer = make_featurizer(
+                space, venv, config.encoder if encoder is None else encoder
+            )
         elif encoder is not None:
             raise ValueError("give DQNAgent an encoder or a featurizer, not both")
         self.featurizer = featurizer

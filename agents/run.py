@@ -185,10 +185,9 @@ def configure_tensorflow(devices: DeviceConfig) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(1)
     except RuntimeError:  # TensorFlow already running (an in-process caller): keep its settings
         return
-    if devices.strategy in ("mirrored", "multiworker"):
+    if devices.strategy == "mirrored":
         print(
-            f"warning: --strategy {devices.strategy} is for networks.train; "
-            "agents train on one device",
+            "warning: --strategy mirrored is for networks.train; agents train on one device",
             file=sys.stderr,
         )
     configure_devices(devices)
