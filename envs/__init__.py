@@ -42,7 +42,7 @@ def _factory(name: str) -> Callable[..., gym.Env]:
 
 
 def make(name: str, *, one_hot: bool = False, **options) -> gym.Env:
-    """Build an environment by its short name (``frozenlake``); ``one_hot`` wraps its observations."""
+    """An environment by its short name (``frozenlake``); ``one_hot`` wraps its observations."""
     env = _factory(name)(**options)
     return OneHotObservation(env) if one_hot else env
 

@@ -122,7 +122,8 @@ class FrozenLakeEnv(gym.Env):
     @property
     def identity(self) -> str:
         """What a checkpoint must match: map, slipperiness and step limit."""
-        return f"frozenlake|{map_to_spec(self.rows)}|slippery={self.slippery}|steps={self.max_episode_steps}"
+        spec = map_to_spec(self.rows)
+        return f"frozenlake|{spec}|slippery={self.slippery}|steps={self.max_episode_steps}"
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)

@@ -37,7 +37,7 @@ class InvalidMapError(UsageError):
 def parse_map(spec: str | tuple[str, ...] | list[str], seed: int | None = None) -> tuple[str, ...]:
     """Turn ``4x4``, ``8x8``, ``random:N`` or ``SFFF,FHFH,...`` into validated rows.
 
-    ``random:N`` maps are drawn from ``seed`` (0 when not given), so the same seed gives the same map.
+    ``random:N`` maps are drawn from ``seed`` (0 when not given): the same seed, the same map.
     """
     if isinstance(spec, (tuple, list)):
         rows = tuple(str(r) for r in spec)
@@ -49,7 +49,8 @@ def parse_map(spec: str | tuple[str, ...] | list[str], seed: int | None = None) 
             size_text = text.split(":", 1)[1]
             if not size_text.isdigit() or not 2 <= int(size_text) <= MAX_RANDOM_SIZE:
                 raise InvalidMapError(
-                    f"bad map {spec!r}: random maps are 'random:N' with N from 2 to {MAX_RANDOM_SIZE}"
+                    f"bad map {spec!r}: random maps are 'random:N' "
+                    f"with N from 2 to {MAX_RANDOM_SIZE}"
                 )
             return random_map(int(size_text), seed=0 if seed is None else seed)
         rows = tuple(r.strip() for r in text.split(","))
@@ -59,7 +60,10 @@ def parse_map(spec: str | tuple[str, ...] | list[str], seed: int | None = None) 
 
 def validate_map(rows: tuple[str, ...]) -> None:
     """Raise :class:`InvalidMapError` naming the first problem found."""
-    hint = "write rows of S/F/H/G separated by commas, e.g. SFFF,FHFH,FFFH,HFFG, or use 4x4, 8x8, random:N"
+    hint = (
+        "write rows of S/F/H/G separated by commas, e.g. SFFF,FHFH,FFFH,HFFG, "
+        "or use 4x4, 8x8, random:N"
+    )
     if not rows or not rows[0]:
         raise InvalidMapError(f"empty map: {hint}")
     width = len(rows[0])
@@ -103,7 +107,7 @@ def _goal_reachable(rows: tuple[str, ...]) -> bool:
 
 
 def random_map(size: int, seed: int = 0, frozen_prob: float = 0.8) -> tuple[str, ...]:
-    """A solvable ``size`` x ``size`` map, S at top-left and G at bottom-right, as Gymnasium draws them."""
+    """A solvable ``size`` x ``size`` map, S top-left, G bottom-right, as Gymnasium draws them."""
     rng = np.random.default_rng(seed)
     while True:
         grid = rng.choice(np.array(["F", "H"]), size=(size, size), p=[frozen_prob, 1 - frozen_prob])

@@ -182,7 +182,7 @@ class FrozenLakeDigitsEnv(_ImageFrozenLake):
 
     Args (besides FrozenLakeEnv's):
         digits: ``{digit: (N, h, w) uint8}`` or ``(images, labels)``; every digit below the map's
-            larger side needs at least one image. ``networks.datasets.mnist_digits()`` loads MNIST's.
+            larger side needs at least one image (``networks.datasets.mnist_digits()``: MNIST's).
     """
 
     observation_tiles = 2

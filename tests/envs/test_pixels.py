@@ -226,5 +226,8 @@ def test_digits_env_by_name_needs_its_images():
 
 
 def test_envs_import_stays_free_of_tensorflow():
-    code = "import sys, envs, envs.pixels; assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
+    code = (
+        "import sys, envs, envs.pixels; "
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
