@@ -42,18 +42,6 @@ from perception.devices import (
     import_tensorflow,
 )
 
-DEVICE_KEYS = (
-    "device",
-    "memory_growth",
-    "memory_limit",
-    "soft_placement",
-    "log_placement",
-    "mixed_precision",
-    "xla",
-    "strategy",
-    "cpu_devices",
-)
-
 EXAMPLES = """\
 examples:
   python -m agents.run frozenlake                         tabular Q-learning on 4x4 slippery
@@ -134,7 +122,8 @@ def find_latest_run(cfg: RunConfig) -> Path:
 def resolve_config(argv: list[str] | None) -> tuple[RunConfig, DeviceConfig]:
     namespace = build_parser().parse_args(argv)
     devices = DeviceConfig.from_args(namespace)
-    args = {k: v for k, v in vars(namespace).items() if k not in DEVICE_KEYS}
+    ours = {"env", "config", "q_net", *RUN_FIELDS, *AGENT_FIELDS}  # the rest are device flags
+    args = {k: v for k, v in vars(namespace).items() if k in ours}
     env_name = args.pop("env")
     config_path = args.pop("config", None)
     if "q_net" in args:
