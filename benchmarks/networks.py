@@ -33,8 +33,9 @@ import keras  # noqa: E402
 
 from common.atomic import atomic_write_text  # noqa: E402
 from common.errors import OneLineArgumentParser, UsageError, run_main  # noqa: E402
+from networks.catalog import MODELS, get_model_spec  # noqa: E402
 from networks.datasets import Dataset, load_dataset  # noqa: E402
-from networks.models import MODELS, BuildArgs, get_model_spec  # noqa: E402
+from networks.models import BuildArgs  # noqa: E402
 from networks.progress import EpochTimer  # noqa: E402
 from networks.train import RunCallbacks, TrainConfig, train  # noqa: E402
 

@@ -1,4 +1,5 @@
-"""The curriculum's networks: datasets, registered models, ``networks.train`` and ``networks.predict``."""
+"""The curriculum's networks: datasets, registered models (:mod:`networks.catalog`),
+``networks.train``, ``networks.predict`` and ``networks.generate``."""
 
 import os
 

@@ -3,7 +3,8 @@ FrozenLake renders (``lake-autoencoder``, the ``lake`` dataset) for the pixels a
 
 Each model is ``decoder(encoder(image))`` with ``encoder`` a standalone Keras model (layer name
 ``"encoder"``): ``networks.train`` saves it beside the full model as ``<stem>.encoder.keras`` so
-the perception layer can load it alone as a featurizer (0..255 pixels in, a 128-vector out; 32 for the lake).
+the perception layer can load it alone as a featurizer (0..255 pixels in, a 128-vector out; 32
+for the lake).
 Targets are the clean pixels in [0, 1]; the summary reports test MSE and PSNR, and for the
 denoiser also the PSNR of its corrupted input, so the gain is visible.
 
@@ -24,7 +25,7 @@ from keras import layers
 
 from common.errors import UsageError
 from networks.datasets import Dataset
-from networks.models import BuildArgs, ModelSpec, Prepared, image_inputs, register_model
+from networks.models import BuildArgs, FitContext, ModelSpec, Prepared, image_inputs
 
 CODE_SIZE = 128
 EVAL_NOISE_SEED = 20170  # corruption of the validation/test inputs: fixed, independent of --seed
@@ -158,7 +159,15 @@ def denoising_fit(noise: str, level: float) -> Callable[..., Any]:
     """``model.fit`` on a pipeline that corrupts every batch anew: shuffled, repeated, batched
     (every batch full, so one trace), with ``steps_per_epoch`` marking the epochs."""
 
-    def fit(model: keras.Model, *, x: np.ndarray, y: np.ndarray, batch_size: int, **kwargs: Any):
+    def fit(
+        model: keras.Model,
+        context: FitContext,
+        *,
+        x: np.ndarray,
+        y: np.ndarray,
+        batch_size: int,
+        **kwargs: Any,
+    ) -> Any:
         ds = tf.data.Dataset.from_tensor_slices((x, y))
         ds = ds.shuffle(len(x), reshuffle_each_iteration=True).repeat().batch(batch_size)
         ds = ds.map(lambda a, b: (corrupt_tf(a, noise, level), b)).prefetch(2)
@@ -284,7 +293,7 @@ def denoising_options(options: dict[str, Any]) -> ModelSpec:
     return denoising_spec(noise, level)
 
 
-for _spec in (
+SPECS = (
     autoencoder_spec(
         "autoencoder",
         "mnist",
@@ -308,5 +317,4 @@ for _spec in (
         epochs=4,
         decay=None,
     ),
-):
-    register_model(_spec)
+)

@@ -88,7 +88,7 @@ class DatasetSpec:
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset", sort_known=True)
-#: Add a dataset (later issues add IMDB, PTB, ... the same way); look one up by name.
+#: Add a dataset (``networks.text`` adds IMDB and PTB the same way); look one up by name.
 register_dataset = DATASETS.register
 get_dataset_spec = DATASETS.lookup
 
@@ -258,8 +258,9 @@ def read_idx_gz(path: Path) -> np.ndarray:
     dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     count = int(np.prod(dims))
     if len(raw) - header != count:
+        found = len(raw) - header
         raise UsageError(
-            f"corrupt data file {path}: header says {count} bytes of data, found {len(raw) - header}"
+            f"corrupt data file {path}: header says {count} bytes of data, found {found}"
         )
     return np.frombuffer(raw, np.uint8, offset=header).reshape(dims)
 

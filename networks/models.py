@@ -1,9 +1,10 @@
-"""The curriculum's models, each registered by name with its dataset and training defaults.
+"""What a registered model is: a :class:`ModelSpec` with its builder, dataset and defaults.
 
-A :class:`ModelSpec` is everything ``networks.train`` needs: how to build the network, which
-dataset feeds it, default epochs / batch size / learning rate, and optional hooks for models
-whose inputs or training loop differ (autoencoders, LSTMs). Only built-in Keras layers are used,
-so saved ``.keras`` files load with ``safe_mode=True`` and no custom objects.
+A spec is everything ``networks.train`` needs: how to build the network, which dataset feeds
+it, default epochs / batch size / learning rate, and optional hooks for models whose inputs or
+training loop differ (autoencoders, LSTMs). The models themselves live in modules by subject
+and are registered in :mod:`networks.catalog`; this module imports none of them. Saved ``.keras``
+files load with ``safe_mode=True``: Keras' own layers, plus the registered ``KeepLast``.
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ from typing import Any
 
 import keras
 import numpy as np
-from keras import layers, regularizers
+from keras import layers
 
 from networks.datasets import Dataset
-from networks.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,22 @@ class BuildArgs:
     class_names: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
 
+def scaled_image_input(args: BuildArgs) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    """The image classifiers' input (0..255 pixels, layer ``"image"``) and its rescaling to
+    [0, 1] inside the model."""
+    inp = keras.Input(shape=args.input_shape, name="image")
+    return inp, layers.Rescaling(1.0 / 255.0, name="scale")(inp)
+
+
+@dataclass(frozen=True)
+class FitContext:
+    """What a custom ``fit`` gets besides ``model.fit``'s arguments."""
+
+    data: Prepared  # every split: the language models report test perplexity each epoch
+    logdir: str | None = None  # the run's folder: the language models checkpoint under it
+
+
+# fit(model, context, **fit_kwargs) -> History; fit_kwargs are model.fit's keyword arguments.
 FitHook = Callable[..., Any]
 # evaluate(model, prepared, tensorboard_logger, step, batch_size) -> extra summary fields; a
 # "headline" field replaces "test accuracy ..." in the printed summary (autoencoders, LMs).
@@ -74,8 +90,8 @@ class ModelSpec:
 
     ``decay`` anneals the learning rate to ``lr * decay`` over the run (cosine), the 2017
     "learning-rate decay" step. ``fit`` (optional) replaces ``model.fit`` for models whose loop
-    differs; it is called as ``fit(model, **fit_kwargs)`` with ``model.fit``'s keyword arguments
-    and must return a History.
+    differs; it is called as ``fit(model, context, **fit_kwargs)`` with a :class:`FitContext`
+    and ``model.fit``'s keyword arguments, and must return a History.
     ``kind`` tells ``networks.predict`` what inputs the model takes.
     """
 
@@ -96,8 +112,6 @@ class ModelSpec:
     jit_compile: bool = False
     # Test metrics beyond model.evaluate (MSE/PSNR, stateful perplexity); see EvalHook.
     evaluate: EvalHook | None = None
-    # Pass the test split to ``fit`` as ``test_data=(x, y)`` (the LMs report it every epoch).
-    fit_test_data: bool = False
     # Model-specific flags (--noise, --noise-level): options dict -> a specialised spec.
     with_options: Callable[[dict[str, Any]], ModelSpec] | None = None
     # Parts saved beside the model as <stem>.<part>.keras (the autoencoders' encoder).
@@ -122,182 +136,3 @@ class ModelSpec:
             jit_compile=self.jit_compile,
         )
         return model
-
-
-MODELS: Registry[ModelSpec] = Registry("model", hint="; see --list")
-#: Add a model (issue 5's autoencoders and LSTMs register the same way); look one up by name.
-register_model = MODELS.register
-get_model_spec = MODELS.lookup
-
-
-# --- builders --------------------------------------------------------------------------------
-
-
-def _inputs(name: str, args: BuildArgs) -> tuple[keras.KerasTensor, keras.KerasTensor]:
-    inp = keras.Input(shape=args.input_shape, name="image")
-    return inp, layers.Rescaling(1.0 / 255.0, name="scale")(inp)
-
-
-def softmax_regression(args: BuildArgs) -> keras.Model:
-    """The 2017 first model: one dense layer straight to softmax."""
-    inp, x = _inputs("softmax", args)
-    x = layers.Flatten()(x)
-    out = layers.Dense(args.num_classes, activation="softmax", name="probs")(x)
-    return keras.Model(inp, out, name="softmax")
-
-
-def mlp(
-    activation: str, dropout: float = 0.0, name: str = "mlp"
-) -> Callable[[BuildArgs], keras.Model]:
-    """The five-layer 200-100-60-30-10 net of the 2017 course, with a choice of activation."""
-
-    def build(args: BuildArgs) -> keras.Model:
-        inp, x = _inputs(name, args)
-        x = layers.Flatten()(x)
-        for width in (200, 100, 60, 30):
-            x = layers.Dense(width, activation=activation)(x)
-            if dropout:
-                x = layers.Dropout(dropout)(x)
-        out = layers.Dense(args.num_classes, activation="softmax", name="probs")(x)
-        return keras.Model(inp, out, name=name)
-
-    return build
-
-
-def mnist_cnn(args: BuildArgs) -> keras.Model:
-    """Three strided convolutions (the 2017 6-12-24 design, doubled) with batch norm."""
-    inp, x = _inputs("mnist-cnn", args)
-    for filters, size, stride in ((12, 5, 1), (24, 5, 2), (32, 4, 2)):
-        x = layers.Conv2D(filters, size, strides=stride, padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization(scale=False)(x)
-        x = layers.Activation("relu")(x)
-    x = layers.Flatten()(x)
-    x = layers.Dense(200, use_bias=False)(x)
-    x = layers.BatchNormalization(scale=False)(x)
-    x = layers.Activation("relu")(x)
-    x = layers.Dropout(0.3)(x)
-    out = layers.Dense(args.num_classes, activation="softmax", name="probs")(x)
-    return keras.Model(inp, out, name="mnist-cnn")
-
-
-def emotion_cnn_classic(args: BuildArgs) -> keras.Model:
-    """The 2017 FER2013 net: conv 5x5x32, pool, conv 3x3x64, pool, dense 256, softmax; L2."""
-    l2 = regularizers.L2(1e-4)
-    inp, x = _inputs("emotion-cnn-classic", args)
-    x = layers.Conv2D(32, 5, padding="same", activation="relu", kernel_regularizer=l2)(x)
-    x = layers.MaxPooling2D(2)(x)
-    x = layers.Conv2D(64, 3, padding="same", activation="relu", kernel_regularizer=l2)(x)
-    x = layers.MaxPooling2D(2)(x)
-    x = layers.Flatten()(x)
-    x = layers.Dense(256, activation="relu", kernel_regularizer=l2)(x)
-    out = layers.Dense(args.num_classes, activation="softmax", name="probs", kernel_regularizer=l2)(
-        x
-    )
-    return keras.Model(inp, out, name="emotion-cnn-classic")
-
-
-def emotion_cnn(args: BuildArgs) -> keras.Model:
-    """Four conv blocks 32-64-128-256 with batch norm, dropout and flip/shift/zoom augmentation.
-
-    Sized (about 33M multiply-adds per face) so a default run fits an hour on two CPU cores.
-    Dropout is light: with 0.1-0.25 per block and 0.4 before the head, 18 epochs ended with
-    training accuracy equal to validation accuracy (61%), i.e. the net underfit; with 0.05-0.2
-    and 0.3, 22 epochs still ended at 65.7% training vs 64.1% validation (65.06% PrivateTest) but
-    took 61 min; without the first block's dropout, 18 epochs: 64.36% in 53 min on a slow host.
-    """
-    inp, x = _inputs("emotion-cnn", args)
-    x = layers.RandomFlip("horizontal")(x)
-    x = layers.RandomTranslation(0.1, 0.1, fill_mode="nearest")(x)
-    x = layers.RandomZoom(0.1, fill_mode="nearest")(x)
-    for i, filters in enumerate((32, 64, 128, 256)):
-        x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.Activation("relu")(x)
-        x = layers.MaxPooling2D(2)(x)
-        if i:
-            x = layers.Dropout(0.05 * i)(x)
-    x = layers.Flatten()(x)
-    x = layers.Dense(512, use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
-    x = layers.Activation("relu")(x)
-    x = layers.Dropout(0.3)(x)
-    out = layers.Dense(args.num_classes, activation="softmax", name="probs")(x)
-    return keras.Model(inp, out, name="emotion-cnn")
-
-
-for _spec in (
-    ModelSpec(
-        "softmax",
-        "mnist",
-        "softmax regression, one dense layer (2017: 92.46%)",
-        softmax_regression,
-        epochs=10,
-        batch_size=100,
-        lr=0.003,
-        decay=0.1,
-    ),
-    ModelSpec(
-        "mlp-sigmoid",
-        "mnist",
-        "five layers 200-100-60-30-10, sigmoid (2017: 97.44%)",
-        mlp("sigmoid", name="mlp-sigmoid"),
-        epochs=15,
-        batch_size=100,
-        lr=0.003,
-        decay=0.03,
-    ),
-    ModelSpec(
-        "mlp-relu",
-        "mnist",
-        "five layers 200-100-60-30-10, ReLU, lr decay (2017: 97.89%)",
-        mlp("relu", name="mlp-relu"),
-        epochs=15,
-        batch_size=100,
-        lr=0.003,
-        decay=0.03,
-    ),
-    ModelSpec(
-        "mlp-relu-dropout",
-        "mnist",
-        "five ReLU layers with dropout 0.2 and lr decay (2017: 96.66%)",
-        mlp("relu", 0.2, name="mlp-relu-dropout"),
-        epochs=20,
-        batch_size=100,
-        lr=0.003,
-        decay=0.03,
-    ),
-    ModelSpec(
-        "mnist-cnn",
-        "mnist",
-        "three strided convolutions 12-24-32, batch norm, dense 200 (~99.4%)",
-        mnist_cnn,
-        epochs=8,
-        batch_size=100,
-        lr=0.003,
-        decay=0.03,
-    ),
-    ModelSpec(
-        "emotion-cnn-classic",
-        "fer2013",
-        "2017 FER2013 net: conv 32-64, dense 256, L2",
-        emotion_cnn_classic,
-        epochs=8,
-        batch_size=128,
-        lr=0.001,
-    ),
-    ModelSpec(
-        "emotion-cnn",
-        "fer2013",
-        "VGG-style conv net, batch norm, augmentation (FER2013 best)",
-        emotion_cnn,
-        epochs=18,
-        batch_size=64,
-        lr=0.002,
-        decay=0.02,
-    ),
-):
-    register_model(_spec)
-
-# Issue 5's models (autoencoders, LSTMs, text) register themselves on import; they need the
-# names above, so they come last.
-from networks import autoencoders, recurrent  # noqa: E402, F401

@@ -17,8 +17,9 @@ import numpy as np
 import tensorflow as tf
 
 from common.errors import OneLineArgumentParser, UsageError, run_main
+from networks.catalog import MODELS
 from networks.datasets import DATASETS
-from networks.models import MODELS
+from networks.imdb import classify_texts, is_text_classifier
 
 
 def load_model(path: str | Path) -> keras.Model:
@@ -90,9 +91,7 @@ def predict(
     if top <= 0:
         raise UsageError(f"--top must be positive, got {top}")
     model = load_model(model_path)
-    if model.inputs and model.inputs[0].dtype == "string":  # text models (issue 5)
-        from networks.recurrent import classify_texts, is_text_classifier
-
+    if model.inputs and model.inputs[0].dtype == "string":  # text models
         if not is_text_classifier(model):
             raise UsageError(f"model {model.name!r} is a language model: use networks.generate")
         return classify_texts(model, images, top, class_names(model, model.outputs[0].shape[1]))

@@ -59,6 +59,39 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
+class Throughput(keras.callbacks.Callback):
+    """Adds a live rate (``words/s``, ``reviews/s``) to the batch and epoch logs.
+
+    Placed first among the callbacks so the progress display and TensorBoard see the key.
+    ``batches`` counts the batches of the current epoch.
+    """
+
+    async_safe = True
+
+    def __init__(self, key: str, per_batch: int, total: int) -> None:
+        super().__init__()
+        self.key, self.per_batch, self.total = key, per_batch, total
+        self._start = self._last = 0.0
+        self.batches = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._start = self._last = time.perf_counter()
+        self.batches = 0
+
+    def _rate(self) -> float:
+        done = min(self.batches * self.per_batch, self.total)
+        return done / max(self._last - self._start, 1e-9)
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.batches, self._last = batch + 1, time.perf_counter()
+        if logs is not None:
+            logs[self.key] = self._rate()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is not None and self.batches:
+            logs[self.key] = self._rate()
+
+
 class GracefulStop(keras.callbacks.Callback):
     """First Ctrl-C: finish the current batch, then evaluate and save what was learnt.
     A second Ctrl-C interrupts at once. Only installed in the main thread."""
@@ -102,8 +135,9 @@ class PlainProgress(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         total = self.params.get("epochs", "?")
         keys = ("loss", "accuracy", "val_loss", "val_accuracy", *PPL_KEYS, *RATE_KEYS)
+        seconds = time.perf_counter() - self._start
         print(
-            f"epoch {epoch + 1}/{total}  {_fmt(logs, keys)}  {time.perf_counter() - self._start:.1f}s",
+            f"epoch {epoch + 1}/{total}  {_fmt(logs, keys)}  {seconds:.1f}s",
             file=self.stream,
             flush=True,
         )

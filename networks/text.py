@@ -1,4 +1,4 @@
-"""Text corpora for the recurrent models: IMDB reviews (Maas et al. 2011) and the Penn Treebank.
+"""Text corpora for the text models: IMDB reviews (Maas et al. 2011) and the Penn Treebank.
 
 Both register in the one dataset layer (``networks.datasets``), so ``--data-dir``, the
 ``DLTF_IMDB_DIR`` / ``DLTF_PTB_DIR`` variables, ``$DLTF_DATA_DIR`` and the cache work as for
@@ -129,7 +129,9 @@ _IMDB_DIRS = ("train/pos/", "train/neg/", "test/pos/", "test/neg/")
 IMDB = register_dataset(
     DatasetSpec(
         name="imdb",
-        description="IMDB movie reviews (Maas et al. 2011), raw text; 22.5k train / 2.5k val / 25k test",
+        description=(
+            "IMDB movie reviews (Maas et al. 2011), raw text; 22.5k train / 2.5k val / 25k test"
+        ),
         layouts=(
             Layout(("aclImdb_v1.tar.gz",), lambda d: read_imdb_tar(d / "aclImdb_v1.tar.gz")),
             Layout(

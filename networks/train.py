@@ -25,8 +25,9 @@ import tensorflow as tf
 
 from common.atomic import atomic_path, atomic_write_text
 from common.errors import EXIT_INTERRUPTED, OneLineArgumentParser, UsageError, run_main
+from networks.catalog import MODELS, get_model_spec
 from networks.datasets import Dataset, load_dataset
-from networks.models import MODELS, BuildArgs, ModelSpec, get_model_spec
+from networks.models import BuildArgs, FitContext, ModelSpec
 from networks.progress import EpochTimer, GracefulStop, make_progress
 from networks.tblog import TensorBoardLogger
 from perception.devices import (
@@ -185,11 +186,12 @@ def train(
         callbacks=cbs.all(),
         verbose=0,
     )
-    if spec.fit_test_data:
-        fit_kwargs["test_data"] = (prep.x_test, prep.y_test)
     start = time.perf_counter()
     try:
-        history = spec.fit(model, **fit_kwargs) if spec.fit else model.fit(**fit_kwargs)
+        if spec.fit is not None:
+            history = spec.fit(model, FitContext(prep, cfg.logdir), **fit_kwargs)
+        else:
+            history = model.fit(**fit_kwargs)
     finally:
         stop.on_train_end()
         if progress is not None:  # leave the terminal clean even on Ctrl-C

@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 
 from common.errors import UsageError
-from networks.models import MODELS, BuildArgs, ModelSpec, get_model_spec, register_model
+from networks.catalog import MODELS, get_model_spec, register_model
+from networks.models import BuildArgs, ModelSpec
 
 SHAPES = {"mnist": ((28, 28, 1), 10), "fer2013": ((48, 48, 1), 7)}
 
 
-def test_the_issue_models_are_registered():
+def test_the_image_classifiers_are_registered():
     assert {
         "softmax",
         "mlp-sigmoid",

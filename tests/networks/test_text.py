@@ -16,7 +16,7 @@ import tensorflow as tf
 from common.errors import UsageError, run_main
 from networks import predict
 from networks.datasets import load_dataset
-from networks.recurrent import KeepLast
+from networks.imdb import KeepLast
 from networks.text import EOS, clean_review
 from networks.train import TrainConfig, train
 from tests.networks.textdata import write_imdb_dir, write_imdb_tar, write_ptb
@@ -44,8 +44,14 @@ def _first(root: Path, folder: str) -> Path:
 @pytest.mark.parametrize(
     "damage, message",
     [
-        (lambda r: _first(r, "train/pos").rename(r / "aclImdb/train/pos/x.txt"), "unexpected train/pos/x.txt"),
-        (lambda r: [p.unlink() for p in (r / "aclImdb/test/neg").iterdir()], "no reviews in test/neg/"),
+        (
+            lambda r: _first(r, "train/pos").rename(r / "aclImdb/train/pos/x.txt"),
+            "unexpected train/pos/x.txt",
+        ),
+        (
+            lambda r: [p.unlink() for p in (r / "aclImdb/test/neg").iterdir()],
+            "no reviews in test/neg/",
+        ),
         (lambda r: _first(r, "train/neg").write_bytes(b"\xff\xfe bad"), "not UTF-8"),
     ],
 )  # fmt: skip

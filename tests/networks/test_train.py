@@ -12,7 +12,8 @@ import pytest
 import tensorflow as tf
 
 from common.errors import run_main
-from networks.models import MODELS, BuildArgs
+from networks.catalog import MODELS
+from networks.models import BuildArgs
 from networks.train import TrainConfig, main, train
 
 SUMMARY_KEYS = {
@@ -191,21 +192,21 @@ def test_first_ctrl_c_stops_early_but_still_evaluates_and_saves(mnist_dir, tmp_p
 
     import keras
 
-    from networks import models
+    from networks import catalog
 
     class _InterruptOnce(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
             if batch == 1:
                 os.kill(os.getpid(), signal.SIGINT)
 
-    def fit_with_interrupt(model, **kwargs):
+    def fit_with_interrupt(model, context, **kwargs):
         kwargs["callbacks"] = [*kwargs["callbacks"], _InterruptOnce()]
         return model.fit(**kwargs)
 
     import dataclasses
 
-    spec = dataclasses.replace(models.MODELS["softmax"], fit=fit_with_interrupt)
-    monkeypatch.setitem(models.MODELS, "softmax", spec)
+    spec = dataclasses.replace(catalog.MODELS["softmax"], fit=fit_with_interrupt)
+    monkeypatch.setitem(catalog.MODELS, "softmax", spec)
     before = signal.getsignal(signal.SIGINT)  # SIG_IGN when the tests run as a background job
     s = train(
         TrainConfig(

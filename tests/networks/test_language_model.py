@@ -14,8 +14,7 @@ import tensorflow as tf
 
 from common.errors import run_main
 from networks import generate
-from networks.predict import load_model
-from networks.recurrent import (
+from networks.language_model import (
     SMALL,
     LMConfig,
     LMEpochs,
@@ -24,6 +23,7 @@ from networks.recurrent import (
     stateful_twin,
     stream_loss,
 )
+from networks.predict import load_model
 from networks.train import TrainConfig, train
 from tests.networks.textdata import write_ptb
 

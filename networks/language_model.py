@@ -1,19 +1,16 @@
-"""Recurrent models: MNIST rows as a sequence, IMDB sentiment from raw text, and the Penn
-Treebank word language models of Zaremba et al. (2014).
+"""The Penn Treebank word language models of Zaremba et al. (2014): the data stream, the
+network, the learning-rate schedule and the training loop.
 
-Everything a saved model needs to run on raw input lives inside it, in layers that load in safe
-mode (Keras' own, and the registered ``KeepLast``): the IMDB models start with a
-``TextVectorization`` adapted on the training reviews, the language models with a
-``StringLookup`` holding the 10,000-word vocabulary, so ``networks.predict`` takes a sentence
-and ``networks.generate`` a prompt.
+The vocabulary lives inside the model (a ``StringLookup`` of the 10,000 words), so a saved
+model takes words and ``networks.generate`` needs nothing else.
 
-The language models train with truncated backpropagation through time on ``batch_size``
-parallel streams, the LSTM state carried from one batch to the next (a stateful twin of the
-model) and reset at each epoch; SGD with the global gradient norm clipped, and the learning
-rate held for ``decay_after`` epochs, then multiplied by ``decay`` every epoch. Every epoch
-reports train/valid/test perplexity and words/s and writes a checkpoint to
-``<logdir>/resume/``; rerunning the same command with the same ``--logdir`` resumes after the
-last whole epoch, with the learning rate the schedule gives that epoch.
+Training is truncated backpropagation through time on ``batch_size`` parallel streams, the LSTM
+state carried from one batch to the next (a stateful twin of the model) and reset at each
+epoch; SGD with the global gradient norm clipped, and the learning rate held for
+``decay_after`` epochs, then multiplied by ``decay`` every epoch. Every epoch reports
+train/valid/test perplexity and words/s and writes a checkpoint to ``<logdir>/resume/``;
+rerunning the same command with the same ``--logdir`` resumes after the last whole epoch, with
+the learning rate the schedule gives that epoch.
 """
 
 from __future__ import annotations
@@ -21,7 +18,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,176 +30,9 @@ from keras import layers
 
 from common.atomic import atomic_path, atomic_write_text
 from common.errors import UsageError
-from networks import text  # noqa: F401  (registers the imdb and ptb datasets)
 from networks.datasets import Dataset
-from networks.models import BuildArgs, ModelSpec, Prepared, register_model
-from networks.tblog import TensorBoardLogger
-
-
-class Throughput(keras.callbacks.Callback):
-    """Adds a live rate (``words/s``, ``reviews/s``) to the batch and epoch logs.
-
-    Placed first among the callbacks so the progress display and TensorBoard see the key.
-    """
-
-    async_safe = True
-
-    def __init__(self, key: str, per_batch: int, total: int) -> None:
-        super().__init__()
-        self.key, self.per_batch, self.total = key, per_batch, total
-        self._start = self._last = 0.0
-        self._batches = 0
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._start = self._last = time.perf_counter()
-        self._batches = 0
-
-    def _rate(self) -> float:
-        done = min(self._batches * self.per_batch, self.total)
-        return done / max(self._last - self._start, 1e-9)
-
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self._batches, self._last = batch + 1, time.perf_counter()
-        if logs is not None:
-            logs[self.key] = self._rate()
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if logs is not None and self._batches:
-            logs[self.key] = self._rate()
-
-
-def fit_with_rate(key: str, units_per_sample: int = 1) -> Callable[..., Any]:
-    """``model.fit`` plus a :class:`Throughput` callback in front."""
-
-    def fit(model: keras.Model, **kwargs: Any) -> Any:
-        n, batch = len(kwargs["x"]), kwargs["batch_size"]
-        rate = Throughput(key, batch * units_per_sample, n * units_per_sample)
-        kwargs["callbacks"] = [rate, *kwargs["callbacks"]]
-        return model.fit(**kwargs)
-
-    return fit
-
-
-# --- MNIST rows as time steps ----------------------------------------------------------------
-
-
-def mnist_rnn(
-    name: str, bidirectional: bool, units: int = 128
-) -> Callable[[BuildArgs], keras.Model]:
-    """Each 28-pixel row is one time step; the last state (both directions for the BiLSTM)
-    feeds a softmax. Pixels are rescaled inside, as for every image model."""
-
-    def build(args: BuildArgs) -> keras.Model:
-        inp = keras.Input(args.input_shape, name="image")
-        x = layers.Rescaling(1.0 / 255.0, name="scale")(inp)
-        x = layers.Reshape((args.input_shape[0], -1), name="rows")(x)
-        rnn = layers.LSTM(units)
-        x = layers.Bidirectional(rnn)(x) if bidirectional else rnn(x)
-        out = layers.Dense(args.num_classes, activation="softmax", name="probs")(x)
-        return keras.Model(inp, out, name=name)
-
-    return build
-
-
-# --- IMDB sentiment --------------------------------------------------------------------------
-
-
-def text_inputs(data: Dataset) -> Prepared:
-    """Review strings as (N,) ``tf.string`` tensors (Keras rejects numpy object arrays)."""
-
-    def conv(x: np.ndarray) -> tf.Tensor:
-        return tf.constant([str(t) for t in x], dtype=tf.string)
-
-    return Prepared(
-        conv(data.x_train),  # type: ignore[arg-type]
-        data.y_train,
-        conv(data.x_val),  # type: ignore[arg-type]
-        data.y_val,
-        conv(data.x_test),  # type: ignore[arg-type]
-        data.y_test,
-    )
-
-
-def vectorizer(args: BuildArgs, **kwargs: Any) -> layers.TextVectorization:
-    """Lowercase, strip punctuation, split; vocabulary from the training reviews (kept in the
-    model). Without training inputs (a bare build) the vocabulary stays empty."""
-    tv = layers.TextVectorization(name="vectorize", **kwargs)
-    if args.train_inputs is not None:
-        tv.adapt(args.train_inputs, batch_size=512)
-    return tv
-
-
-@keras.saving.register_keras_serializable(package="networks")
-class KeepLast(layers.Layer):
-    """The last ``length`` tokens of each padded row, padded after: Keras 2017's
-    ``pad_sequences`` truncation, which keeps a long review's ending (where its verdict tends to
-    be) rather than its opening. Zero is padding, as ``TextVectorization`` writes it."""
-
-    def __init__(self, length: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.length = length
-
-    def call(self, ids: Any) -> Any:
-        ids = keras.ops.convert_to_tensor(ids)
-        n = keras.ops.sum(keras.ops.cast(ids != 0, "int32"), axis=1, keepdims=True)
-        start = keras.ops.maximum(n - self.length, 0)
-        pos = start + keras.ops.arange(self.length, dtype="int32")[None, :]
-        width = keras.ops.shape(ids)[1]
-        picked = keras.ops.take_along_axis(ids, keras.ops.minimum(pos, width - 1), axis=1)
-        return keras.ops.where(pos < n, picked, keras.ops.zeros_like(picked))
-
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        return (input_shape[0], self.length)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "length": self.length}
-
-
-def _text_input() -> keras.KerasTensor:
-    return keras.Input(shape=(), dtype="string", name="review")
-
-
-def imdb_lstm_classic(args: BuildArgs) -> keras.Model:
-    """The 2017 Keras example: top 5,000 words, the last 500 tokens, embedding 32, LSTM 100.
-
-    Padding is masked, so the LSTM's last state is that of the review's last word."""
-    inp = _text_input()
-    x = vectorizer(args, max_tokens=5000)(inp)
-    x = KeepLast(500, name="keep_last")(x)
-    x = layers.Embedding(5000, 32, mask_zero=True)(x)
-    x = layers.LSTM(100)(x)
-    out = layers.Dense(args.num_classes, activation="softmax", name="probs")(x)
-    return keras.Model(inp, out, name="imdb-lstm-classic")
-
-
-def imdb_conv_lstm(args: BuildArgs) -> keras.Model:
-    """Conv1D (5-word filters) and max-pooling by 4 before the LSTM: a quarter of the steps.
-
-    The LSTM reads backwards, so the trailing padding comes first and the text last."""
-    inp = _text_input()
-    x = vectorizer(args, max_tokens=20000, output_sequence_length=400)(inp)
-    x = layers.Embedding(20000, 64)(x)
-    x = layers.Dropout(0.25)(x)
-    x = layers.Conv1D(64, 5, activation="relu")(x)
-    x = layers.MaxPooling1D(4)(x)
-    x = layers.LSTM(64, go_backwards=True)(x)
-    out = layers.Dense(args.num_classes, activation="softmax", name="probs")(x)
-    return keras.Model(inp, out, name="imdb-conv-lstm")
-
-
-def imdb_sentiment(args: BuildArgs) -> keras.Model:
-    """The best for the CPU budget: TF-IDF over the 40,000 commonest words and bigrams, one
-    hidden layer with dropout (a bag of bigrams beats the LSTMs here at a fraction of the cost)."""
-    inp = _text_input()
-    x = vectorizer(args, max_tokens=40000, ngrams=2, output_mode="tf_idf")(inp)
-    x = layers.Dropout(0.5)(x)
-    x = layers.Dense(32, activation="relu")(x)
-    x = layers.Dropout(0.5)(x)
-    out = layers.Dense(args.num_classes, activation="softmax", name="probs")(x)
-    return keras.Model(inp, out, name="imdb-sentiment")
-
-
-# --- Penn Treebank language models -----------------------------------------------------------
+from networks.models import BuildArgs, FitContext, ModelSpec, Prepared
+from networks.progress import Throughput
 
 
 @dataclass(frozen=True)
@@ -221,7 +50,7 @@ class LMConfig:
 
 
 # Small decays faster than Zaremba's 0.5 for 13 epochs: a quarter for 8 epochs fits the
-# 2-core hour and reads better (one run each, test 108.87 vs 114.46 on the 20-row protocol).
+# 2-core hour and ends at a lower test perplexity (README).
 SMALL = LMConfig(units=200, steps=20, dropout=0.0, init=0.1, decay=0.25, decay_after=4)
 MEDIUM = LMConfig(units=650, steps=35, dropout=0.5, init=0.05, decay=0.8, decay_after=6)
 
@@ -438,7 +267,7 @@ class LMEpochs(keras.callbacks.Callback):
             logs[f"{split}_perplexity"] = perplexity(loss)
         logs["lr"] = self.scheduled_lr(epoch)
         reset_states(self.twin)
-        whole = self.rate._batches >= self.steps_per_epoch
+        whole = self.rate.batches >= self.steps_per_epoch
         if whole:
             for k, v in logs.items():
                 self.history.setdefault(k, []).append(float(v))
@@ -489,10 +318,14 @@ class Checkpoint:
 
 
 def lm_fit(cfg: LMConfig) -> Callable[..., Any]:
-    """Train on the stateful twin with carried state; copy the weights back at the end."""
+    """Train on the stateful twin with carried state; copy the weights back at the end.
+
+    The test split comes from ``context.data``; with a ``context.logdir`` every whole epoch is
+    checkpointed under it and a rerun resumes from there."""
 
     def fit(
         model: keras.Model,
+        context: FitContext,
         *,
         x: Any,
         y: np.ndarray,
@@ -500,21 +333,21 @@ def lm_fit(cfg: LMConfig) -> Callable[..., Any]:
         epochs: int,
         validation_data: tuple[Any, np.ndarray],
         callbacks: list[keras.callbacks.Callback],
-        test_data: tuple[Any, np.ndarray] | None = None,
         **kwargs: Any,
     ) -> keras.callbacks.History:
         lr = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
         twin = stateful_twin(model, cfg, batch_size, lr)
         xb, yb = batch_layout(*stream_of(x, y), batch_size, cfg.steps)
-        evals = {"val": batch_layout(*stream_of(*validation_data), batch_size, cfg.steps)}
-        if test_data is not None:
-            evals["test"] = batch_layout(*stream_of(*test_data), batch_size, cfg.steps)
-        logdir = next((c.logdir for c in callbacks if isinstance(c, TensorBoardLogger)), None)
+        test = (context.data.x_test, context.data.y_test)
+        evals = {
+            split: batch_layout(*stream_of(*xy), batch_size, cfg.steps)
+            for split, xy in (("val", validation_data), ("test", test))
+        }
         checkpoint = None
-        if logdir is not None:
+        if context.logdir is not None:
             # --epochs may grow on resume (train longer); the rest must match.
             identity = {"model": model.name, "batch_size": batch_size, "lr": lr}
-            checkpoint = Checkpoint(Path(logdir) / "resume", identity)
+            checkpoint = Checkpoint(Path(context.logdir) / "resume", identity)
         done, history = checkpoint.load(twin) if checkpoint else (0, {})
         if done:
             print(f"resuming {model.name} after epoch {done} of {epochs}", file=sys.stderr)
@@ -561,124 +394,36 @@ def lm_report(cfg: LMConfig) -> Callable[..., dict[str, Any]]:
     return evaluate
 
 
-# --- registry --------------------------------------------------------------------------------
+def lm_spec(name: str, cfg: LMConfig, description: str, *, epochs: int) -> ModelSpec:
+    """What the language models share: 20 rows of SGD at rate 1 (the schedule is ``cfg``'s),
+    words in, stateful training and evaluation, perplexity in the summary."""
+    return ModelSpec(
+        name,
+        "ptb",
+        description,
+        lm_builder(name, cfg),
+        epochs=epochs,
+        batch_size=20,
+        lr=1.0,
+        metrics=(),
+        prepare=lm_inputs(cfg.steps),
+        fit=lm_fit(cfg),
+        kind="language-model",
+        evaluate=lm_report(cfg),
+    )
 
-for _spec in (
-    ModelSpec(
-        "mnist-lstm",
-        "mnist",
-        "LSTM 128 reading the 28 rows as time steps (2017: 96.1%)",
-        mnist_rnn("mnist-lstm", bidirectional=False),
-        epochs=12,
-        batch_size=100,
-        lr=0.002,
-        decay=0.05,
-    ),
-    ModelSpec(
-        "mnist-bilstm",
-        "mnist",
-        "bidirectional LSTM 2x128 over the rows",
-        mnist_rnn("mnist-bilstm", bidirectional=True),
-        epochs=12,
-        batch_size=100,
-        lr=0.002,
-        decay=0.05,
-    ),
-    ModelSpec(
-        "imdb-lstm-classic",
-        "imdb",
-        "2017 Keras net: 5,000 words, 500 tokens, embedding 32, LSTM 100 (2017: 86.79%)",
-        imdb_lstm_classic,
-        epochs=3,
-        batch_size=64,
-        lr=0.001,
-        # 2017's constant rate overfit in the third epoch here (validation loss 0.33 -> 0.36);
-        # annealing it to a tenth lets that epoch refine instead.
-        decay=0.1,
-        prepare=text_inputs,
-        fit=fit_with_rate("reviews/s"),
-        kind="text-classifier",
-    ),
-    ModelSpec(
-        "imdb-conv-lstm",
-        "imdb",
-        "embedding 64, Conv1D 64x5, max-pool 4, LSTM 64 over 400 tokens",
-        imdb_conv_lstm,
-        epochs=3,
-        batch_size=64,
-        lr=0.001,
-        prepare=text_inputs,
-        fit=fit_with_rate("reviews/s"),
-        kind="text-classifier",
-    ),
-    ModelSpec(
-        "imdb-sentiment",
-        "imdb",
-        "TF-IDF over 40k words and bigrams, dense 32, dropout (IMDB best)",
-        imdb_sentiment,
-        epochs=6,
-        batch_size=64,
-        lr=0.001,
-        decay=0.1,
-        prepare=text_inputs,
-        fit=fit_with_rate("reviews/s"),
-        kind="text-classifier",
-    ),
-    ModelSpec(
+
+SPECS = (
+    lm_spec(
         "ptb-lm-small",
-        "ptb",
+        SMALL,
         "Zaremba small: 2x200 LSTM, 20 steps, SGD 1.0 quartered from epoch 5, clip 5 (114.5)",
-        lm_builder("ptb-lm-small", SMALL),
         epochs=8,
-        batch_size=20,
-        lr=1.0,
-        metrics=(),
-        prepare=lm_inputs(SMALL.steps),
-        fit=lm_fit(SMALL),
-        kind="language-model",
-        evaluate=lm_report(SMALL),
-        fit_test_data=True,
     ),
-    ModelSpec(
+    lm_spec(
         "ptb-lm-medium",
-        "ptb",
+        MEDIUM,
         "Zaremba medium: 2x650 LSTM, 35 steps, dropout 0.5, lr x0.8 from epoch 7 (82.7)",
-        lm_builder("ptb-lm-medium", MEDIUM),
         epochs=39,
-        batch_size=20,
-        lr=1.0,
-        metrics=(),
-        prepare=lm_inputs(MEDIUM.steps),
-        fit=lm_fit(MEDIUM),
-        kind="language-model",
-        evaluate=lm_report(MEDIUM),
-        fit_test_data=True,
     ),
-):
-    register_model(_spec)
-
-
-# --- prediction on raw text ------------------------------------------------------------------
-
-
-def is_text_classifier(model: keras.Model) -> bool:
-    """A string input and one (batch, classes) output: the IMDB models."""
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        return False
-    return model.inputs[0].dtype == "string" and len(model.outputs[0].shape) == 2
-
-
-def classify_texts(
-    model: keras.Model, texts: list[str], top: int, names: tuple[str, ...]
-) -> list[dict[str, Any]]:
-    """Top classes for each raw text; the vocabulary inside the model does the tokenising."""
-    cleaned = [text.clean_review(t).strip() for t in texts]
-    if not cleaned or any(not t for t in cleaned):
-        raise UsageError("empty text to predict")
-    probs = np.asarray(model.predict(tf.constant(cleaned), verbose=0))
-    results = []
-    for raw, p in zip(texts, probs, strict=True):
-        order = np.argsort(p)[::-1][: min(top, len(p))]
-        top_classes = [{"class": names[i], "probability": float(p[i])} for i in order]
-        results.append({"text": raw, "top": top_classes})
-    return results
+)
