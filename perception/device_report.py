@@ -22,9 +22,9 @@ from perception.devices import (
     DeviceSetup,
     add_device_arguments,
     apply_device_config,
-    import_tensorflow,
     replica_count,
 )
+from perception.hardware import import_tensorflow
 
 
 def _xla_available(tf: Any) -> bool:
