@@ -382,7 +382,12 @@ def read_saved_config(logdir: Path) -> dict[str, Any]:
         raise UsageError(f"{path} is unreadable ({exc})") from None
     if not isinstance(data, dict):
         raise UsageError(f"{path} is not a run's config (expected a JSON object)")
-    known = {k: v for k, v in data.items() if k in RUN_FIELDS or k in AGENT_FIELDS or k == "agent"}
+    # null means "not set": the field's default (None for every optional field) stands
+    known = {
+        k: v
+        for k, v in data.items()
+        if (k in RUN_FIELDS or k in AGENT_FIELDS or k == "agent") and v is not None
+    }
     return normalise_keys(known, source=str(path))
 
 

@@ -171,7 +171,7 @@ def test_a_config_json_written_with_every_agents_options_still_resumes(tmp_path)
         "agent": "classic", "env": "frozenlake", "map": "4x4", "seed": 3, "episodes": 6000,
         "gamma": 0.99, "lr": 0.1, "epsilon_decay": 0, "epsilon_end": 0.0,
         "epsilon_schedule": "inverse", "exploration": "epsilon", "hidden": "64", "double": True,
-        "checkpoint_every": None, "resume": False,
+        "checkpoint_every": None, "resume": False, "lr_decay": None, "lr_end": None,
     }  # fmt: skip
     (tmp_path / "config.json").write_text(json.dumps(old))
     cfg = build_config({}, {}, read_saved_config(tmp_path))
