@@ -238,18 +238,20 @@ def test_encoder_on_a_discrete_env_is_refused():
         dqn(encoder="cnn")
 
 
+# The deterministic pixel lake in seconds: a constant rate, short exploration, frequent updates.
+PIXELS = {
+    **SMALL,
+    "hidden": (64,),
+    "epsilon_decay": 3000,
+    "lr_decay": 0,
+    "lr_end": 1e-3,
+    "train_every": 4,
+}
+
+
 def test_dqn_learns_the_deterministic_lake_from_pixels():
     # Raw lake images share almost every pixel; without centring the MLP never separates states.
-    cfg = DQNConfig(
-        **{
-            **SMALL,
-            "hidden": (64,),
-            "epsilon_decay": 3000,
-            "lr_decay": 0,
-            "lr_end": 1e-3,
-            "train_every": 4,
-        }
-    )
+    cfg = DQNConfig(**PIXELS)
     agent = DQNAgent(envs.make_vector("frozenlake-pixels", cfg.num_envs, slippery=False), cfg, 1)
     train(agent, 700)
     assert greedy_success(envs.make("frozenlake-pixels", slippery=False), agent.q_table()) == 1.0
@@ -274,16 +276,7 @@ def test_lake_autoencoder_trained_by_networks_is_a_featurizer_for_the_pixels_age
         )
     )
     assert summary["history"]["loss"][-1] < summary["history"]["loss"][0]
-    cfg = DQNConfig(
-        **{
-            **SMALL,
-            "hidden": (64,),
-            "epsilon_decay": 3000,
-            "lr_decay": 0,
-            "lr_end": 1e-3,
-            "train_every": 4,
-        }
-    )
+    cfg = DQNConfig(**PIXELS)
     venv = envs.make_vector("frozenlake-pixels", cfg.num_envs, slippery=False)
     agent = DQNAgent(venv, cfg, 1, encoder=f"autoencoder:{summary['saved_encoder']}")
     assert agent.input_shape == (32,)
