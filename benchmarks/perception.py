@@ -22,10 +22,10 @@ import statistics
 import sys
 from pathlib import Path
 
-# This file is named like the package it measures: keep its own folder from shadowing `perception`.
+# Run as a script, this folder comes first on sys.path, where perception.py and networks.py would
+# shadow the packages: the repository goes first, this folder last (for sibling scripts).
 HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
-sys.path.insert(0, str(HERE.parent))
+sys.path[:] = [str(HERE.parent)] + [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.append(str(HERE))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
