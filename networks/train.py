@@ -329,7 +329,13 @@ def main(argv: list[str] | None = None) -> int:
         noise_level=args.noise_level,
     )
     try:
-        summary = train(config, strategy=strategy)
+        if devices.strategy == "multiworker":
+            # A TF_CONFIG cluster trains with a custom loop (Keras fit fails under it).
+            from networks.multiworker import train_multiworker
+
+            summary = train_multiworker(config, strategy)
+        else:
+            summary = train(config, strategy=strategy)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
