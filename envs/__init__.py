@@ -1,7 +1,10 @@
-"""Gymnasium environments of the project, made by name or through ``gymnasium.make``.
+"""Gymnasium environments of the project, made by name or through ``gymnasium.make``, and any
+Gymnasium environment by id (:mod:`envs.gym_envs`, :mod:`envs.gym_vector`), with its exact model
+where it has one (:mod:`envs.tabular_model`, :mod:`envs.planner`).
 
 >>> import envs
 >>> env = envs.make("frozenlake", map="8x8", slippery=True)
+>>> env = envs.make_env("FrozenLake-v1", envs.parse_env_options(["map_name=8x8"]))
 >>> import gymnasium
 >>> env = gymnasium.make("dltf/FrozenLake-v0", map="4x4")
 """
@@ -14,21 +17,21 @@ import gymnasium as gym
 
 from common.errors import UsageError
 from envs.frozenlake import FrozenLakeEnv
-from envs.pixels import FrozenLakeDigitsEnv, FrozenLakePixelsEnv, make_digits_env
+from envs.gym_envs import (
+    NAMESPACE,
+    PROJECT_ENVS,
+    PROJECT_GYM_IDS,
+    check_spaces,
+    make_env,
+    parse_env_options,
+)
+from envs.gym_vector import make_vector_env, same_step
+from envs.pixels import FrozenLakeDigitsEnv, FrozenLakePixelsEnv
 from envs.vector import FrozenLakeVectorEnv
 from envs.wrappers import OneHotObservation
 
-NAMESPACE = "dltf"
-_FACTORIES: dict[str, Callable[..., gym.Env]] = {
-    "frozenlake": FrozenLakeEnv,
-    "frozenlake-pixels": FrozenLakePixelsEnv,
-    "frozenlake-digits": make_digits_env,  # MNIST test digits unless `digits=` is given
-}
-_GYM_IDS = {
-    "frozenlake": f"{NAMESPACE}/FrozenLake-v0",
-    "frozenlake-pixels": f"{NAMESPACE}/FrozenLakePixels-v0",
-    "frozenlake-digits": f"{NAMESPACE}/FrozenLakeDigits-v0",
-}
+_FACTORIES: dict[str, Callable[..., gym.Env]] = PROJECT_ENVS
+_GYM_IDS = PROJECT_GYM_IDS
 
 
 def names() -> list[str]:
@@ -70,8 +73,14 @@ __all__ = [
     "FrozenLakePixelsEnv",
     "FrozenLakeVectorEnv",
     "OneHotObservation",
+    "NAMESPACE",
     "UsageError",
+    "check_spaces",
     "make",
+    "make_env",
     "make_vector",
+    "make_vector_env",
     "names",
+    "parse_env_options",
+    "same_step",
 ]
