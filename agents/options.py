@@ -3,17 +3,64 @@ text, range check and choices once, and the command-line flags, the TOML keys, v
 ``config.json`` are all derived from the fields.
 
 A field's name is its TOML key and, with dashes, its long flag: ``lr_decay`` <-> ``--lr-decay``.
+
+Checks every option gets, whatever its field says (:func:`check`): floats are finite (``nan``,
+``inf`` and ``1e999`` are refused), seeds are in 0..2**32-1 (TensorFlow's and numpy's range),
+other integers at most :data:`MAX_INT`, sizes (:data:`SIZES`) no larger than memory allows, and
+numbers are ASCII digits (``٣`` is not 3). Values from TOML or ``config.json`` keep their type:
+``q-net = 5`` or ``episodes = "10"`` is refused, never coerced.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
+import re
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from common.errors import UsageError
+from common.errors import UsageError, first_line
+from common.memory import require_memory
+from common.strict_json import read_json
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+MAX_SEED = 2**32 - 1  # TensorFlow's and numpy's seeds are 32-bit
+MAX_INT = 2**31 - 1  # counts (episodes, steps, sizes): far beyond any run, inside int32
+_INT_TEXT = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_FLOAT_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", re.ASCII)
+
+
+def _size_bytes(per_unit: float) -> Callable[[Any], float]:
+    return lambda value: per_unit * value
+
+
+def _layer_bytes(sizes: tuple[int, ...]) -> float:
+    """At least: float32 weights between the layers (one input, two actions), times four copies
+    (weights, target network, Adam's two moments)."""
+    widths = (1, *sizes, 2)
+    return 4 * 4 * sum(a * b for a, b in zip(widths, widths[1:], strict=False))
+
+
+#: Sizes tied to memory: the fewest bytes a value needs (the allocating code knows the exact
+#: shapes and checks again); what cannot fit is refused before anything is allocated.
+SIZES: dict[str, tuple[Callable[[Any], float], str]] = {
+    # two observations of at least one float32, action, reward, discount
+    "buffer_size": (_size_bytes(2 * 4 + 12), "a replay buffer of --buffer-size {value}"),
+    # per env: state, step count, returns, lengths, n-step rows, an observation
+    "num_envs": (_size_bytes(128), "--num-envs {value} environments"),
+    # the planner's policy table: one int64 per (step, state), two states at least
+    "max_episode_steps": (_size_bytes(2 * 8), "planning --max-episode-steps {value}"),
+    "batch_size": (_size_bytes(2 * 4 + 12), "a minibatch of --batch-size {value}"),
+    "hidden": (_layer_bytes, "a Q-network with --hidden {value}"),
+}
 
 
 @dataclass(frozen=True)
@@ -64,6 +111,37 @@ def probability(name: str, value: float) -> None:
         raise UsageError(f"--{name} must be in [0, 1], got {value}")
 
 
+def seed_range(name: str, value: int) -> None:
+    if not 0 <= value <= MAX_SEED:
+        raise UsageError(f"--{name} must be in 0..{MAX_SEED} (2**32 - 1), got {value}")
+
+
+def is_seed(name: str) -> bool:
+    return name == "seed" or name.endswith("_seed") or name.endswith("-seed")
+
+
+def universal_checks(name: str, value: Any) -> None:
+    """What holds for every option, before its own check: finite floats, bounded ints, sizes
+    that fit in memory. ``name`` is the field name (underscores)."""
+    flag_name = name.replace("_", "-")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UsageError(f"--{flag_name} must be a finite number, got {value}")
+    if isinstance(value, int) and not isinstance(value, bool):
+        if is_seed(name):
+            seed_range(flag_name, value)
+        elif abs(value) > MAX_INT:
+            raise UsageError(f"--{flag_name} must be at most {MAX_INT:,}, got {value:,}")
+    if name in SIZES and value is not None:
+        estimate, what = SIZES[name]
+        require_memory(estimate(value), what.format(value=display_value(value)), "lower it")
+
+
+def display_value(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
 # -- types ----------------------------------------------------------------------------------------
 def scalar_type(f: dataclasses.Field) -> type:
     """The Python type a field holds (annotations are strings under ``from __future__``)."""
@@ -89,7 +167,11 @@ def coerce(f: dataclasses.Field, value: Any, source: str) -> Any:
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-        raise UsageError(f"key {f.name!r} in {source} must be {expected.__name__}, got {value!r}")
+        shown = repr(value) if len(repr(value)) <= 40 else type(value).__name__
+        raise UsageError(f"key {f.name!r} in {source} must be {expected.__name__}, got {shown}")
+    if expected is str and not value.isprintable():
+        raise UsageError(f"key {f.name!r} in {source} holds control characters")
+    universal_checks(f.name, value)
     return value
 
 
@@ -98,10 +180,42 @@ def parse_text(f: dataclasses.Field, text: str) -> Any:
     spec = spec_of(f)
     if spec.parse is not None:
         return spec.parse(text)
-    try:
-        return scalar_type(f)(text)
-    except ValueError:
-        raise UsageError(f"{flag(f.name)} {text!r} is not a {scalar_type(f).__name__}") from None
+    kind = scalar_type(f)
+    value = parse_number(text, kind, flag(f.name)) if kind in (int, float) else kind(text)
+    universal_checks(f.name, value)
+    return value
+
+
+def parse_number(text: str, kind: type, name: str) -> int | float:
+    """ASCII digits only (``int('٣')`` is 3 in Python, not here); floats finite."""
+    pattern = _INT_TEXT if kind is int else _FLOAT_TEXT
+    if text.strip().lstrip("+-").lower() in ("nan", "inf", "infinity"):
+        raise UsageError(f"{name} must be a finite number, got {text!r}")
+    if not pattern.fullmatch(text.strip()):
+        article = "an" if kind is int else "a"
+        raise UsageError(f"{name} {text!r} is not {article} {kind.__name__} (ASCII digits)")
+    value = kind(text.strip())
+    if kind is float and not math.isfinite(value):
+        raise UsageError(f"{name} {text!r} is not a finite number")
+    return value
+
+
+def flag_type(f: dataclasses.Field) -> Callable[[str], Any]:
+    """argparse's ``type=`` for a field: strict numbers, its own parser for the rest."""
+    kind = scalar_type(f)
+    if spec_of(f).parse is not None or kind is str:
+        return str  # parsed with the TOML values, later
+
+    def parse(text: str) -> Any:
+        try:
+            value = parse_number(text, kind, flag(f.name))
+            universal_checks(f.name, value)
+        except UsageError as exc:  # argparse prints its message as given
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return value
+
+    parse.__name__ = kind.__name__  # argparse says "invalid int value: '٣'"
+    return parse
 
 
 def check(obj: Any) -> None:
@@ -110,6 +224,7 @@ def check(obj: Any) -> None:
         value, spec = getattr(obj, f.name), spec_of(f)
         if value is None:
             continue
+        universal_checks(f.name, value)
         name = f.name.replace("_", "-")
         if spec.choices is not None and value not in spec.choices:
             raise UsageError(f"--{name} must be one of {', '.join(spec.choices)}, got {value!r}")
@@ -145,7 +260,7 @@ def add_flags(
             continue
         group.add_argument(
             flag(f.name),
-            type=str if spec.parse else scalar_type(f),  # parsed with the TOML values, later
+            type=flag_type(f),
             choices=spec.choices,
             metavar=spec.metavar,
             **kwargs,
@@ -156,3 +271,39 @@ def display(f: dataclasses.Field, value: Any = dataclasses.MISSING) -> str:
     value = f.default if value is dataclasses.MISSING else value
     spec = spec_of(f)
     return str(spec.dump(value) if spec.dump else value)
+
+
+# -- files of options -----------------------------------------------------------------------------
+MAX_FILE_BYTES = 1 << 20  # an options file is a few hundred bytes; this is not one
+
+
+def load_toml(path: str) -> dict[str, Any]:
+    """A TOML file's table, or one :class:`UsageError` line: missing, a folder, too big,
+    not UTF-8, not TOML, nested too deeply."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise UsageError(f"config file {path} not found") from None
+    except IsADirectoryError:
+        raise UsageError(f"config file {path} is a folder: give a .toml file") from None
+    except OSError as exc:
+        raise UsageError(f"config file {path} is unreadable ({exc.strerror or exc})") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise UsageError(f"config file {path} is over 1 MiB: is it an options file?")
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise UsageError(f"config file {path} is not UTF-8 text") from None
+    except RecursionError:
+        raise UsageError(f"config file {path} is nested too deeply") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"config file {path} is not valid TOML: {first_line(exc)}") from None
+
+
+def load_json_object(path: str | Path) -> dict[str, Any]:
+    """A saved ``config.json``: strict JSON (UTF-8, no NaN), an object, or one line."""
+    data = read_json(path, "run config")
+    if not isinstance(data, dict):
+        raise UsageError(f"{path} is not a run's config (expected a JSON object)")
+    return data
