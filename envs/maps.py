@@ -11,6 +11,7 @@ from collections import deque
 import numpy as np
 
 from common.errors import UsageError
+from common.memory import require_memory
 
 NAMED_MAPS: dict[str, tuple[str, ...]] = {
     "4x4": ("SFFF", "FHFH", "FFFH", "HFFG"),
@@ -26,8 +27,9 @@ NAMED_MAPS: dict[str, tuple[str, ...]] = {
     ),
 }
 
-MAX_RANDOM_SIZE = 64
+MAX_SIZE = 64  # rows and columns, for every map: named, random:N or written out
 TILES = frozenset("SFHG")
+MAX_SPEC_CHARS = MAX_SIZE * (MAX_SIZE + 1) + 16  # longer text cannot be a map within the limit
 
 
 class InvalidMapError(UsageError):
@@ -41,16 +43,27 @@ def parse_map(spec: str | tuple[str, ...] | list[str], seed: int | None = None) 
     """
     if isinstance(spec, (tuple, list)):
         rows = tuple(str(r) for r in spec)
+    elif not isinstance(spec, str):
+        raise InvalidMapError(f"bad map {spec!r}: give text like 4x4, 8x8, random:N or SFFF,...")
     else:
         text = spec.strip()
+        if len(text) > MAX_SPEC_CHARS:
+            raise InvalidMapError(
+                f"map of {len(text):,} characters is larger than {MAX_SIZE}x{MAX_SIZE}, "
+                "the largest map the exact planner solves quickly"
+            )
         if text in NAMED_MAPS:
             return NAMED_MAPS[text]
         if text.startswith("random:"):
             size_text = text.split(":", 1)[1]
-            if not size_text.isdigit() or not 2 <= int(size_text) <= MAX_RANDOM_SIZE:
+            # isdigit() is true for any script's digits ("٣"): ASCII only
+            if not (size_text.isascii() and size_text.isdigit()) or not (
+                2 <= int(size_text) <= MAX_SIZE
+            ):
+                shown = size_text if size_text.isprintable() else ascii(size_text)
                 raise InvalidMapError(
-                    f"bad map {spec!r}: random maps are 'random:N' "
-                    f"with N from 2 to {MAX_RANDOM_SIZE}"
+                    f"bad map 'random:{shown[:20]}': random maps are 'random:N' "
+                    f"with N from 2 to {MAX_SIZE} (ASCII digits)"
                 )
             return random_map(int(size_text), seed=0 if seed is None else seed)
         rows = tuple(r.strip() for r in text.split(","))
@@ -66,6 +79,11 @@ def validate_map(rows: tuple[str, ...]) -> None:
     )
     if not rows or not rows[0]:
         raise InvalidMapError(f"empty map: {hint}")
+    if len(rows) > MAX_SIZE or len(rows[0]) > MAX_SIZE:
+        raise InvalidMapError(
+            f"map is {len(rows)}x{len(rows[0])}: at most {MAX_SIZE}x{MAX_SIZE} "
+            "(as random:N), so the exact planner solves it quickly"
+        )
     width = len(rows[0])
     for i, row in enumerate(rows):
         if len(row) != width:
@@ -74,7 +92,8 @@ def validate_map(rows: tuple[str, ...]) -> None:
             )
         bad = sorted(set(row) - TILES)
         if bad:
-            raise InvalidMapError(f"map row {i} has unknown tile(s) {''.join(bad)!r}: {hint}")
+            shown = ascii("".join(bad)[:8])
+            raise InvalidMapError(f"map row {i} has unknown tile(s) {shown}: {hint}")
     starts = sum(row.count("S") for row in rows)
     if starts != 1:
         raise InvalidMapError(f"map must have exactly one start S, found {starts}: {hint}")
@@ -130,3 +149,21 @@ def default_step_limit(rows: tuple[str, ...]) -> int:
 def map_to_spec(rows: tuple[str, ...]) -> str:
     """The comma form, which ``parse_map`` reads back."""
     return ",".join(rows)
+
+
+def planner_bytes(rows: tuple[str, ...], horizon: int) -> int:
+    """Memory the exact planner needs for ``rows`` and a step limit of ``horizon``: its policy
+    table (one int64 per step and state) and a few value vectors; the transition table is
+    small beside it."""
+    states = len(rows) * len(rows[0])
+    return 8 * horizon * states + 8 * 4 * 3 * 8 * states
+
+
+def require_plannable(rows: tuple[str, ...], horizon: int) -> None:
+    """Refuse, before allocating, a step limit whose planner table does not fit in memory."""
+    require_memory(
+        planner_bytes(rows, horizon),
+        f"the exact planner for a {len(rows)}x{len(rows[0])} map and "
+        f"--max-episode-steps {horizon:,}",
+        "lower --max-episode-steps",
+    )
