@@ -2,9 +2,11 @@
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -188,11 +190,13 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, tmp_path, monke
     assert not (tmp_path / "runs").exists()
 
 
-def test_unknown_config_key_is_refused(tmp_path, capsys):
+def test_unknown_config_key_is_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no --logdir: a run that got this far would write ./runs
     config = tmp_path / "bad.toml"
     config.write_text("episodez = 10\n")
     code, _, err = cli(["frozenlake", "--config", str(config)], capsys)
     assert code == 2 and "unknown key 'episodez'" in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml"]
 
 
 def test_bad_checkpoints_are_refused_and_kept(tmp_path, capsys):
@@ -231,6 +235,16 @@ def test_bad_checkpoints_are_refused_and_kept(tmp_path, capsys):
     assert code == 2 and "no config.json" in err
 
 
+def read_line(stream, timeout: float) -> str:
+    """One line from a subprocess pipe, or a test failure after ``timeout`` seconds."""
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: lines.put(stream.readline()), daemon=True).start()
+    try:
+        return lines.get(timeout=timeout)
+    except queue.Empty:
+        pytest.fail(f"no line from the subprocess within {timeout} s")
+
+
 def test_ctrl_c_saves_and_says_how_to_resume(tmp_path):
     logdir = tmp_path / "run"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -255,14 +269,17 @@ def test_ctrl_c_saves_and_says_how_to_resume(tmp_path):
         text=True,
         env=env,
     )
-    # Wait until training has started (the plain dashboard's first line), then interrupt.
-    deadline = time.monotonic() + 120
-    first_line = proc.stdout.readline()
-    assert "training" in first_line, first_line + proc.stderr.read()
-    time.sleep(1.0)
-    assert time.monotonic() < deadline
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    try:
+        # Wait until training has started (the plain dashboard's first line), then interrupt.
+        first_line = read_line(proc.stdout, timeout=120)
+        assert "training" in first_line, first_line
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:  # a failed assertion or a timeout: never leave it running
+            proc.kill()
+            proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert "Resume with: python -m agents.run frozenlake" in out and "--resume" in out
     with np.load(logdir / "checkpoints" / "checkpoint.npz") as ckpt:
@@ -270,33 +287,31 @@ def test_ctrl_c_saves_and_says_how_to_resume(tmp_path):
     assert any(p.name.startswith("events.out.tfevents") for p in logdir.iterdir())
 
 
-def test_q_net_run_logs_losses_q_values_histograms_and_graph(tmp_path, capsys):
+def test_q_net_run_learns_and_logs_losses_q_values_histograms_and_graph(tmp_path, capsys):
+    # The deterministic lake in seconds: short exploration, a constant rate, frequent updates.
     logdir = tmp_path / "run"
-    code, out, err = cli(
-        [
-            "frozenlake",
-            "--q-net",
-            "--episodes",
-            "150",
-            "--eval-episodes",
-            "20",
-            "--num-envs",
-            "8",
-            "--learning-starts",
-            "64",
-            "--batch-size",
-            "16",
-            "--logdir",
-            str(logdir),
-            "--summary-json",
-            str(tmp_path / "s.json"),
-            "--no-dashboard",
-        ],
-        capsys,
-    )
+    flags = {
+        "--episodes": "600",
+        "--eval-episodes": "20",
+        "--seed": "1",
+        "--num-envs": "4",
+        "--batch-size": "16",
+        "--learning-starts": "16",
+        "--buffer-size": "2000",
+        "--hidden": "16",
+        "--epsilon-decay": "3000",
+        "--lr-decay": "0",
+        "--lr-end": "1e-3",
+        "--train-every": "4",
+        "--logdir": str(logdir),
+        "--summary-json": str(tmp_path / "s.json"),
+    }
+    argv = ["frozenlake", "--q-net", "--no-slippery", "--no-dashboard"]
+    code, out, err = cli(argv + [x for kv in flags.items() for x in kv], capsys)
     assert code == 0, err
     data = json.loads((tmp_path / "s.json").read_text())
-    assert data["agent"] == "dqn" and data["episodes"] >= 150
+    assert data["agent"] == "dqn" and data["episodes"] >= 600
+    assert data["exact_success_rate"] == 1.0 and data["optimality_ratio"] == 1.0  # it learned
     for tag in ["losses/td_loss", "charts/q_mean", "charts/q_max", "eval/exact_success_rate"]:
         assert scalar_steps(logdir, tag), tag
     acc = EventAccumulator(str(logdir), size_guidance={"tensors": 0})

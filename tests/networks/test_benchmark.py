@@ -51,11 +51,17 @@ def test_benchmark_json_on_tiny_data(tmp_path, capsys):
     r, ae = report["results"]
     # An autoencoder has no accuracy: its figures are the reconstruction's.
     assert ae["test_accuracy"] is None and ae["test_psnr"] > 0 and "PSNR" in ae["headline"]
-    assert r["model"] == "softmax" and r["epochs"] == 2 and 0 <= r["test_accuracy"] <= 1
-    assert (
-        r["overhead_ratio"] > 0
-        and len(r["plain_epoch_seconds"]) == len(r["paired_epoch_seconds"]) == 1
-    )
+    assert r["model"] == "softmax" and r["epochs"] == 2
+    assert r["test_accuracy"] > 0.5  # separable patterns: chance is 0.1
+    # The ratio is ours over plain from the same run's interleaved epochs (one pair here).
+    for result in (r, ae):
+        (ours,), (plain,) = result["paired_epoch_seconds"], result["plain_epoch_seconds"]
+        assert (ours, plain) == (
+            result["paired_seconds_per_epoch"],
+            result["plain_fit_seconds_per_epoch"],
+        )
+        # Per-epoch times are rounded to ms, the ratio from unrounded ones.
+        assert result["overhead_ratio"] == pytest.approx(ours / plain, rel=0.002 / plain + 1e-3)
     assert json.loads(out.read_text()) == report
 
 

@@ -39,8 +39,23 @@ def test_dark_on_light_rgb_jpeg_of_another_size_is_converted(trained_softmax, tm
     assert read_image(jpg, 28, 28, 1).shape == (28, 28, 1)
     [res] = predict(trained_softmax["saved_model"], [jpg], top=1)
     assert res["top"][0]["class"] == str(int(y[1]))
-    [raw] = predict(trained_softmax["saved_model"], [jpg], top=10, invert="no")
+    model = trained_softmax["saved_model"]
+    [auto] = predict(model, [jpg], top=10)
+    [forced] = predict(model, [jpg], top=10, invert="yes")
+    [raw] = predict(model, [jpg], top=10, invert="no")
     assert abs(sum(e["probability"] for e in raw["top"]) - 1.0) < 1e-4
+
+    def prob(res, k):
+        return next(e["probability"] for e in res["top"] if e["class"] == str(k))
+
+    # auto inverted this light picture: the same as forcing it, and far from reading it raw.
+    assert all(prob(auto, k) == pytest.approx(prob(forced, k), abs=1e-6) for k in range(10))
+    assert prob(auto, int(y[1])) > 0.5 > prob(raw, int(y[1]))
+    # A dark (MNIST-like) picture is left alone by auto: the same as --invert no.
+    png = _write(tmp_path / "dark.png", x[1])
+    [dark_auto] = predict(model, [png], top=10)
+    [dark_raw] = predict(model, [png], top=10, invert="no")
+    assert dark_auto["top"] == dark_raw["top"] and dark_auto["top"][0]["class"] == str(int(y[1]))
 
 
 def test_saved_model_round_trips_in_safe_mode(trained_softmax):

@@ -200,11 +200,27 @@ def test_fine_tunable_encoder_gets_gradients(models):
         loss = tf.reduce_sum(encode.features(images) ** 2)
     grads = tape.gradient(loss, encoder.model.trainable_variables)
     assert len(grads) == 4 and all(g is not None for g in grads)
+    # Every kernel and bias gets a non-zero gradient: the encoder would actually move.
+    assert all(float(tf.reduce_max(tf.abs(g))) > 0 for g in grads)
 
 
-def test_save_encoder_is_atomic_and_wants_keras_suffix(models, tmp_path):
+def test_save_encoder_is_atomic_and_wants_keras_suffix(models, tmp_path, monkeypatch):
     model = load_encoder(models["flat"]).model
     assert save_encoder(model, tmp_path / "copy.keras").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.keras"]
+    good = (tmp_path / "copy.keras").read_bytes()
+
+    def crash_half_way(self, path, *args, **kwargs):
+        Path(path).write_bytes(b"PK half a zip")  # a crash (disk full, kill) mid-write
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(keras.Model, "save", crash_half_way)
+    with pytest.raises(OSError, match="No space left"):
+        save_encoder(model, tmp_path / "copy.keras")
+    monkeypatch.undo()
+    # The old file is intact and loads; no temp file is left beside it.
+    assert (tmp_path / "copy.keras").read_bytes() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.keras"]
+    assert load_encoder(tmp_path / "copy.keras").model.output_shape == model.output_shape
     with pytest.raises(UsageError, match="must end in .keras"):
         save_encoder(model, tmp_path / "copy.h5")
