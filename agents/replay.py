@@ -12,13 +12,23 @@ from pathlib import Path
 
 import numpy as np
 
+from agents.checkpoint import CheckpointError
 from common.atomic import atomic_path
+from common.memory import require_memory
+from common.safe_npz import ArraySpec, read_npz
 
 
 class ReplayBuffer:
     FIELDS = ("obs", "actions", "rewards", "next_obs", "discounts")
 
     def __init__(self, capacity: int, obs_shape: tuple[int, ...], obs_dtype=np.float32) -> None:
+        obs_bytes = int(np.prod(obs_shape)) * np.dtype(obs_dtype).itemsize
+        require_memory(  # numpy's zeros are lazy: without this the OOM killer comes later
+            int(capacity) * (2 * obs_bytes + 12),
+            f"a replay buffer of --buffer-size {int(capacity):,} ({obs_bytes:,} bytes per "
+            "observation)",
+            "lower --buffer-size",
+        )
         self.capacity = int(capacity)
         self.obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
         self.next_obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
@@ -63,12 +73,26 @@ class ReplayBuffer:
             )
 
     def load(self, path: Path) -> None:
-        with np.load(path, allow_pickle=False) as data:
-            size = int(data["size"])
-            if data["obs"].shape[1:] != self.obs.shape[1:] or size > self.capacity:
-                raise ValueError(
-                    f"replay buffer in {path} does not fit this run (shape or capacity)"
-                )
-            for f in self.FIELDS:
-                getattr(self, f)[:size] = data[f]
-            self.size, self.position = size, int(data["position"]) % self.capacity
+        """Read a buffer saved by :meth:`save`; damaged, crafted or foreign files are one
+        :class:`CheckpointError` line (shapes are checked before anything is read)."""
+        obs = ArraySpec(self.obs.dtype.kind, (None, *self.obs.shape[1:]))
+        specs = {
+            "position": ArraySpec("iu", ()),
+            "size": ArraySpec("iu", (), min=0, max=self.capacity),
+            "obs": obs,
+            "next_obs": obs,
+            "actions": ArraySpec("iu", (None,), min=0),
+            "rewards": ArraySpec("f", (None,)),
+            "discounts": ArraySpec("f", (None,), min=0, max=1),
+        }
+        data = read_npz(path, specs, error=CheckpointError, what="replay buffer")
+        size = int(data["size"])
+        lengths = {len(data[f]) for f in self.FIELDS}
+        if lengths != {size}:
+            raise CheckpointError(
+                f"replay buffer {path} is damaged: its arrays hold {sorted(lengths)} transitions, "
+                f"its size says {size}"
+            )
+        for f in self.FIELDS:
+            getattr(self, f)[:size] = data[f]
+        self.size, self.position = size, int(data["position"]) % self.capacity

@@ -15,8 +15,22 @@ from pathlib import Path
 import tensorflow as tf
 
 from agents.checkpoint import CheckpointError
+from common.errors import first_line
 
 META_KEY = "meta/.ATTRIBUTES/VARIABLE_VALUE"
+# What TensorFlow raises on damaged files: OpError mostly, but a truncated data shard gives
+# IndexError ("Read less bytes than requested") and a bad string UnicodeDecodeError.
+DAMAGE = (
+    tf.errors.OpError,
+    ValueError,
+    KeyError,
+    IndexError,
+    TypeError,
+    OverflowError,
+    UnicodeDecodeError,
+    AssertionError,
+    RuntimeError,
+)
 
 
 class TFCheckpoint:
@@ -55,12 +69,11 @@ class TFCheckpoint:
             )
         try:
             saved = json.loads(tf.train.load_variable(latest, META_KEY).decode())
-        except (tf.errors.OpError, ValueError, KeyError, UnicodeDecodeError) as exc:
-            first_line = (
-                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            )
+            if not isinstance(saved, dict):
+                raise ValueError("its description is not a JSON object")
+        except DAMAGE as exc:
             raise CheckpointError(
-                f"checkpoint {latest} is corrupt or unreadable ({first_line}); "
+                f"checkpoint {latest} is corrupt or unreadable ({first_line(exc)}); "
                 "delete it or resume from another"
             ) from None
         if saved.get("agent_kind") != meta["agent_kind"]:
@@ -81,11 +94,21 @@ class TFCheckpoint:
                 )
         try:
             self.checkpoint.restore(latest).assert_existing_objects_matched()
-        except (tf.errors.OpError, AssertionError, ValueError) as exc:
-            first_line = (
-                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            )
+        except (tf.errors.DataLossError, IndexError, UnicodeDecodeError) as exc:
             raise CheckpointError(
-                f"checkpoint {latest} does not fit this run ({first_line})"
+                f"checkpoint {latest} is truncated or corrupt ({first_line(exc)}); "
+                "delete it or resume from another"
             ) from None
-        return json.loads(self._state.numpy().decode())
+        except DAMAGE as exc:
+            raise CheckpointError(
+                f"checkpoint {latest} does not fit this run ({first_line(exc)})"
+            ) from None
+        try:
+            state = json.loads(self._state.numpy().decode())
+            if not isinstance(state, dict):
+                raise ValueError("its state is not a JSON object")
+        except DAMAGE as exc:
+            raise CheckpointError(
+                f"checkpoint {latest} holds a damaged state ({first_line(exc)})"
+            ) from None
+        return state
