@@ -10,18 +10,20 @@ prompt is lowercased and split on spaces like the PTB text; words outside the vo
 from __future__ import annotations
 
 import argparse
+import math
 import sys
-
-import keras
-import numpy as np
-import tensorflow as tf
+from typing import TYPE_CHECKING
 
 from common.errors import OneLineArgumentParser, UsageError, run_main
-from networks.predict import load_model
-from networks.text import EOS
 
+if TYPE_CHECKING:  # imported when work starts: --help and flag errors answer at once
+    import keras
+    import numpy as np
+
+EOS = "<eos>"  # as networks.text writes the PTB line ends
 UNK = "<unk>"
 MAX_CONTEXT = 200  # words fed back each step; far beyond what the LSTM state remembers
+MAX_SEED = 2**32 - 1  # numpy's and Keras' seeds are 32-bit
 
 
 def language_model_vocabulary(model: keras.Model) -> tuple[str, ...]:
@@ -39,10 +41,16 @@ def language_model_vocabulary(model: keras.Model) -> tuple[str, ...]:
 
 
 def sample_next(probs: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
-    """Draw an index from ``probs ** (1 / temperature)``, renormalised, in log space."""
-    logits = np.log(np.maximum(probs.astype(np.float64), 1e-30)) / temperature
-    logits -= logits.max()
-    p = np.exp(logits)
+    """Draw an index from ``probs ** (1 / temperature)``, renormalised, in log space.
+
+    The maximum is subtracted before dividing, so a tiny temperature (1e-320) gives the most
+    likely word instead of -inf - -inf = NaN, and a huge one a uniform draw."""
+    import numpy as np
+
+    logits = np.log(np.maximum(probs.astype(np.float64), 1e-30))
+    with np.errstate(over="ignore", divide="ignore"):
+        scaled = (logits - logits.max()) / temperature
+    p = np.exp(scaled)
     return int(rng.choice(len(p), p=p / p.sum()))
 
 
@@ -50,10 +58,10 @@ def generate(
     model: keras.Model, prompt: str, words: int, temperature: float, seed: int = 0
 ) -> tuple[list[str], list[str]]:
     """(prompt tokens as fed, generated words)."""
-    if not temperature > 0:
-        raise UsageError(f"--temperature must be positive, got {temperature:g}")
-    if words <= 0:
-        raise UsageError(f"--words must be positive, got {words}")
+    import numpy as np
+    import tensorflow as tf
+
+    check_options(temperature, words, seed)
     vocab = language_model_vocabulary(model)
     known = set(vocab)
     tokens = [w if w in known else UNK for w in prompt.lower().split()]
@@ -70,32 +78,68 @@ def generate(
     return tokens, out
 
 
+def check_options(temperature: float, words: int, seed: int) -> None:
+    """One-line refusals, before the model loads."""
+    if not temperature > 0:
+        raise UsageError(f"--temperature must be positive, got {temperature:g}")
+    if not math.isfinite(temperature):
+        raise UsageError(f"--temperature must be a finite number, got {temperature:g}")
+    if words <= 0:
+        raise UsageError(f"--words must be positive, got {words}")
+    if not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"--seed must be in 0..{MAX_SEED} (32 bits), got {seed}")
+
+
 def as_text(words: list[str]) -> str:
     """PTB tokens as lines: ``<eos>`` ends a sentence."""
     return " ".join(words).replace(f" {EOS} ", "\n").replace(EOS, "\n").strip()
 
 
+EXAMPLES = """\
+examples:
+  python -m networks.generate runs/<run>/model.keras
+  python -m networks.generate runs/<run>/model.keras --prompt "the company said" \\
+      --temperature 0.8 --words 30 --seed 1
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineArgumentParser(
         prog="python -m networks.generate",
-        description="Sample text from a language model saved by networks.train.",
+        description="Sample text from a language model saved by networks.train (ptb-lm-small, "
+        "ptb-lm-medium); the same --seed gives the same text.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("model_path", help="a .keras file written by networks.train (ptb-lm-*)")
-    p.add_argument("--prompt", default="", help="words to start from (default: a new sentence)")
-    p.add_argument("--temperature", type=float, default=1.0, help="> 0; lower is safer (default 1)")
-    p.add_argument("--words", type=int, default=30, help="how many words to generate (default 30)")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("model_path", metavar="MODEL.keras", help="a model saved by networks.train")
+    p.add_argument(
+        "--prompt", metavar="TEXT", default="", help="words to start from (default: a new sentence)"
+    )
+    p.add_argument(
+        "--temperature",
+        type=float,
+        metavar="T",
+        default=1.0,
+        help="> 0: below 1 picks likelier words, above 1 wilder ones (default: 1.0)",
+    )
+    p.add_argument(
+        "--words", type=int, metavar="N", default=30, help="words to generate (default: 30)"
+    )
+    p.add_argument(
+        "--seed", type=int, metavar="N", default=0, help="sampling seed, 0..2**32-1 (default: 0)"
+    )
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if not args.temperature > 0:  # before loading the model: fail fast
-        raise UsageError(f"--temperature must be positive, got {args.temperature:g}")
+    check_options(args.temperature, args.words, args.seed)  # before loading the model
     if not args.model_path.endswith(".keras"):
         raise UsageError(
             f"unknown model {args.model_path!r}: give a .keras file from networks.train"
         )
+    from networks.predict import load_model
+
     model = load_model(args.model_path)
     tokens, words = generate(model, args.prompt, args.words, args.temperature, args.seed)
     replaced = sorted(

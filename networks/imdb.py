@@ -20,6 +20,7 @@ from networks.datasets import Dataset
 from networks.models import BuildArgs, FitContext, ModelSpec, Prepared
 from networks.progress import Throughput
 from networks.text import clean_review
+from networks.vocabulary import TextVectorization
 
 
 def text_inputs(data: Dataset) -> Prepared:
@@ -38,10 +39,11 @@ def text_inputs(data: Dataset) -> Prepared:
     )
 
 
-def vectorizer(args: BuildArgs, **kwargs: Any) -> layers.TextVectorization:
+def vectorizer(args: BuildArgs, **kwargs: Any) -> TextVectorization:
     """Lowercase, strip punctuation, split; vocabulary from the training reviews (kept in the
-    model). Without training inputs (a bare build) the vocabulary stays empty."""
-    tv = layers.TextVectorization(name="vectorize", **kwargs)
+    model, saved so any term round-trips). Without training inputs (a bare build) the
+    vocabulary stays empty."""
+    tv = TextVectorization(name="vectorize", **kwargs)
     if args.train_inputs is not None:
         tv.adapt(args.train_inputs, batch_size=512)
     return tv

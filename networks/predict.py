@@ -11,15 +11,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
-
-import keras
-import numpy as np
-import tensorflow as tf
+from typing import TYPE_CHECKING
 
 from common.errors import OneLineArgumentParser, UsageError, run_main
-from networks.catalog import MODELS
-from networks.datasets import DATASETS
-from networks.imdb import classify_texts, is_text_classifier
+
+if TYPE_CHECKING:  # imported when work starts: --help and flag errors answer at once
+    import keras
+    import numpy as np
 
 
 def load_model(path: str | Path) -> keras.Model:
@@ -29,6 +27,13 @@ def load_model(path: str | Path) -> keras.Model:
         raise UsageError(f"model file not found: {path}")
     if path.suffix != ".keras":
         raise UsageError(f"{path} is not a .keras model file")
+    from perception.hardware import import_tensorflow
+
+    import_tensorflow()  # first, and without TensorFlow's C++ start-up lines
+    import keras
+
+    import networks.vocabulary  # noqa: F401  (registers the text models' TextVectorization)
+
     try:
         return keras.models.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:  # Keras raises many types for a damaged zip or config
@@ -57,6 +62,9 @@ def image_spec(model: keras.Model) -> tuple[int, int, int, int]:
 
 def class_names(model: keras.Model, num_classes: int) -> tuple[str, ...]:
     """The dataset's class names when the model is a registered one, else the indices."""
+    from networks.catalog import MODELS
+    from networks.datasets import DATASETS
+
     spec = MODELS.get(model.name)
     names = DATASETS[spec.dataset].class_names if spec and spec.dataset in DATASETS else ()
     return tuple(names) if len(names) == num_classes else tuple(str(i) for i in range(num_classes))
@@ -64,6 +72,9 @@ def class_names(model: keras.Model, num_classes: int) -> tuple[str, ...]:
 
 def read_image(path: str | Path, height: int, width: int, channels: int) -> np.ndarray:
     """Decode and resize one picture to a float32 (height, width, channels) array of 0..255."""
+    import numpy as np
+    import tensorflow as tf
+
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"image file not found: {path}")
@@ -78,6 +89,8 @@ def read_image(path: str | Path, height: int, width: int, channels: int) -> np.n
 
 def should_invert(model: keras.Model, img: np.ndarray, mode: str) -> bool:
     """MNIST digits are white on black; a photo of ink on paper is the reverse."""
+    from networks.catalog import MODELS
+
     if mode != "auto":
         return mode == "yes"
     spec = MODELS.get(model.name)
@@ -90,7 +103,11 @@ def predict(
     """Top-``top`` classes and probabilities for each image."""
     if top <= 0:
         raise UsageError(f"--top must be positive, got {top}")
-    model = load_model(model_path)
+    model = load_model(model_path)  # imports TensorFlow quietly: before the imports below
+    import numpy as np
+
+    from networks.imdb import classify_texts, is_text_classifier
+
     if model.inputs and model.inputs[0].dtype == "string":  # text models
         if not is_text_classifier(model):
             raise UsageError(f"model {model.name!r} is a language model: use networks.generate")

@@ -156,6 +156,7 @@ class RichProgress(keras.callbacks.Callback):
         self._epoch_task: Any = None
         self._batch_task: Any = None
         self._start = 0.0
+        self._epoch = 0
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._progress = Progress(
@@ -179,6 +180,7 @@ class RichProgress(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._start = time.perf_counter()
+        self._epoch = epoch
         if self._progress is not None:
             self._progress.reset(self._batch_task, total=self.params.get("steps"), metrics="")
             self._progress.update(self._batch_task, description=f"epoch {epoch + 1}")
@@ -188,6 +190,10 @@ class RichProgress(keras.callbacks.Callback):
             return
         keys = ("loss", "accuracy", "perplexity", *RATE_KEYS)
         self._progress.update(self._batch_task, completed=batch + 1, metrics=_fmt(logs, keys))
+        steps = self.params.get("steps")
+        if steps:  # the epochs bar moves within an epoch, so its ETA shows from the first one
+            done = self._epoch + min(1.0, (batch + 1) / steps)
+            self._progress.update(self._epoch_task, completed=done)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self._progress is None:

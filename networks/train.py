@@ -3,12 +3,16 @@
 Every run logs its full config (TensorBoard text and the summary JSON), writes TensorBoard
 scalars, weight histograms, a confusion matrix and misclassified samples, saves a ``.keras``
 model atomically and prints a closing summary. ``--list`` shows the models.
+
+TensorFlow is imported only when work starts (inside :func:`train`), so ``--help``, ``--list``
+of names and flag errors answer at once.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import platform
@@ -17,25 +21,27 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TextIO
-
-import keras
-import numpy as np
-import tensorflow as tf
+from typing import TYPE_CHECKING, Any, TextIO
 
 from common.atomic import atomic_path, atomic_write_text
 from common.errors import EXIT_INTERRUPTED, OneLineArgumentParser, UsageError, run_main
-from networks.catalog import MODELS, get_model_spec
-from networks.datasets import Dataset, load_dataset
-from networks.models import BuildArgs, FitContext, ModelSpec
-from networks.progress import EpochTimer, GracefulStop, make_progress
-from networks.tblog import TensorBoardLogger
+from common.toml_config import read_toml_table, typed_value
+from networks.model_names import check_model_name, models_help
 from perception.devices import (
     DeviceConfig,
     add_device_arguments,
     configure_devices,
     scale_batch_size,
 )
+
+if TYPE_CHECKING:  # imported lazily: TensorFlow takes seconds to start
+    import keras
+    import tensorflow as tf
+
+    from networks.datasets import Dataset
+    from networks.models import ModelSpec
+    from networks.progress import EpochTimer, GracefulStop
+    from networks.tblog import TensorBoardLogger
 
 
 @dataclass
@@ -54,10 +60,15 @@ class TrainConfig:
     progress: bool = True
     noise: str | None = None  # denoising autoencoders: "gaussian" or "masking"
     noise_level: float | None = None
+    # Train on a slice: the first N words of PTB, else N examples drawn with a fixed seed (val
+    # and test shrink to N // 4): a first try in seconds.
+    max_examples: int | None = None
 
 
 def resolve(config: TrainConfig) -> tuple[ModelSpec, TrainConfig]:
     """Fill defaults from the model spec and reject bad values before any work starts."""
+    from networks.catalog import get_model_spec
+
     spec = get_model_spec(config.model)
     cfg = TrainConfig(**asdict(config))
     options = {"noise": cfg.noise, "noise_level": cfg.noise_level}
@@ -77,8 +88,7 @@ def resolve(config: TrainConfig) -> tuple[ModelSpec, TrainConfig]:
         raise UsageError(f"--batch-size must be positive, got {cfg.batch_size}")
     if not cfg.lr > 0:
         raise UsageError(f"--lr must be positive, got {cfg.lr}")
-    if cfg.seed < 0:
-        raise UsageError(f"--seed must be non-negative, got {cfg.seed}")
+    check_given(cfg)
     if cfg.logdir is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         cfg.logdir = os.path.join("runs", f"{spec.dataset}__{spec.name}__{cfg.seed}__{stamp}")
@@ -109,6 +119,9 @@ def check_writable(path: str | os.PathLike) -> None:
 
 def full_config(spec: ModelSpec, cfg: TrainConfig, data: Dataset, params: int) -> dict[str, Any]:
     """Everything needed to reproduce the run, for TensorBoard and the summary JSON."""
+    import keras
+    import tensorflow as tf
+
     return {
         **asdict(cfg),
         "dataset": spec.dataset,
@@ -137,6 +150,9 @@ class RunCallbacks:
 
     @classmethod
     def make(cls, logdir: str | Path, progress: bool, stream: TextIO) -> RunCallbacks:
+        from networks.progress import EpochTimer, GracefulStop, make_progress
+        from networks.tblog import TensorBoardLogger
+
         return cls(
             EpochTimer(),
             TensorBoardLogger(logdir),
@@ -159,12 +175,21 @@ def train(
     """Run one training job end to end and return its summary (also written as JSON).
 
     Under a ``strategy`` the model is built in its scope and ``--batch-size`` is per replica:
-    the global batch is scaled by the replica count, so the same command uses every device."""
+    the global batch is scaled by the replica count, so the same command uses every device.
+    The progress display goes to ``stream`` (default: stdout, where the summary goes)."""
+    import keras
+    import numpy as np
+
+    from networks.datasets import load_dataset
+    from networks.models import BuildArgs, FitContext
+
     spec, cfg = resolve(config)
     assert cfg.epochs and cfg.batch_size and cfg.lr and cfg.logdir and cfg.save
-    stream = stream or sys.stderr
+    stream = stream or sys.stdout
     keras.utils.set_random_seed(cfg.seed)
     data = data if data is not None else load_dataset(spec.dataset, cfg.data_dir)
+    if cfg.max_examples is not None:
+        data = take_slice(data, cfg.max_examples)
     prep = spec.prepare(data)
     steps = -(-len(prep.x_train) // cfg.batch_size) * cfg.epochs
     build_args = BuildArgs(
@@ -248,6 +273,8 @@ def train(
 
 def format_list() -> str:
     """One line per registered model: name, dataset, defaults and what it is."""
+    from networks.catalog import MODELS
+
     width = max(len(n) for n in MODELS)
     return "\n".join(
         f"{s.name:<{width}}  {s.dataset:<8}  epochs {s.epochs:<3} batch {s.batch_size:<4} "
@@ -256,13 +283,19 @@ def format_list() -> str:
     )
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def format_summary(summary: dict[str, Any]) -> str:
+    """The closing lines; paths whole (never cut to a width), so they can be copied."""
     acc = summary["test_accuracy"]
     head = summary.get("headline") or (
         f"test accuracy {acc:.2%}, test loss {summary['test_loss']:.4f}"
     )
     return (
-        f"{summary['model']} on {summary['dataset']}: {head}, {summary['epochs']} epochs"
+        f"{summary['model']} on {summary['dataset']}: {head}, "
+        f"{plural(summary['epochs'], 'epoch')}"
         f"{' (stopped early)' if summary.get('interrupted') else ''} in "
         f"{summary['train_seconds']:.1f}s ({summary['seconds_per_epoch']:.2f}s/epoch), "
         f"{summary['params']:,} params\n"
@@ -271,38 +304,192 @@ def format_summary(summary: dict[str, Any]) -> str:
     )
 
 
+def check_given(cfg: TrainConfig) -> None:
+    """Range checks of the values given (``None``: the model's default), before any work."""
+    for name, value in (
+        ("epochs", cfg.epochs),
+        ("batch-size", cfg.batch_size),
+        ("max-examples", cfg.max_examples),
+    ):
+        if value is not None and value <= 0:
+            raise UsageError(f"--{name} must be positive, got {value}")
+    if cfg.lr is not None and not cfg.lr > 0:
+        raise UsageError(f"--lr must be positive, got {cfg.lr}")
+    if not 0 <= cfg.seed < 2**32:  # Keras and numpy seeds are 32-bit
+        raise UsageError(f"--seed must be in 0..2**32-1, got {cfg.seed}")
+    if cfg.noise_level is not None and not cfg.noise_level >= 0:
+        raise UsageError(f"--noise-level must be zero or more, got {cfg.noise_level}")
+
+
+def take_slice(data: Dataset, n: int) -> Dataset:
+    """``n`` training examples (the first ``n`` words of a token stream such as PTB, else ``n``
+    drawn with a fixed seed so every class can appear); validation and test keep ``n // 4``."""
+    import numpy as np
+
+    def cut(x: Any, y: Any, k: int, seed: int) -> tuple[Any, Any]:
+        if len(x) <= k:
+            return x, y
+        if x.ndim == 1 and x.dtype.kind in "iu":  # a token stream: keep it contiguous
+            return x[:k], y[:k]
+        idx = np.sort(np.random.default_rng(seed).choice(len(x), k, replace=False))
+        return x[idx], y[idx]
+
+    small = max(1, n // 4)
+    x_train, y_train = cut(data.x_train, data.y_train, n, 0)
+    x_val, y_val = cut(data.x_val, data.y_val, small, 1)
+    x_test, y_test = cut(data.x_test, data.y_test, small, 2)
+    return dataclasses.replace(
+        data,
+        x_train=x_train,
+        y_train=y_train,
+        x_val=x_val,
+        y_val=y_val,
+        x_test=x_test,
+        y_test=y_test,
+        source=f"{data.source} (slice: {n} training examples)",
+    )
+
+
+EXAMPLES = """\
+models (python -m networks.train --list shows each one's defaults and description):
+{models}
+
+examples:
+  python -m networks.train mnist-cnn                      the MNIST CNN, its default recipe
+  python -m networks.train mnist-cnn --epochs 1 --max-examples 2000
+                                                          a first try in seconds
+  python -m networks.train imdb-sentiment --data-dir ../shared/data/imdb
+  python -m networks.train ptb-lm-small --max-examples 50000 --epochs 1
+                                                          PTB on 50,000 words
+  python -m networks.train denoising-autoencoder --noise masking --noise-level 0.3
+  python -m networks.train mnist-cnn --config run.toml    options from a file
+  python -m networks.predict runs/<run>/model.keras digit.png
+  tensorboard --logdir runs                               review the runs
+
+Every option can also be set in a TOML file (--config run.toml, keys as the long flags,
+e.g. epochs = 3, batch-size = 64, model = "mnist-cnn"); flags given on the command line
+override the file.
+"""
+
+#: The options a TOML file may set: key -> (TrainConfig field, type).
+TOML_KEYS: dict[str, tuple[str, type]] = {
+    "model": ("model", str),
+    "epochs": ("epochs", int),
+    "batch_size": ("batch_size", int),
+    "lr": ("lr", float),
+    "seed": ("seed", int),
+    "max_examples": ("max_examples", int),
+    "data_dir": ("data_dir", str),
+    "logdir": ("logdir", str),
+    "save": ("save", str),
+    "summary_json": ("summary_json", str),
+    "dashboard": ("progress", bool),
+    "progress": ("progress", bool),  # the old name of dashboard
+    "noise": ("noise", str),
+    "noise_level": ("noise_level", float),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineArgumentParser(
         prog="python -m networks.train",
-        description="Train one of the curriculum's models on its dataset (see --list).",
+        description="Train one of the curriculum's models on its dataset, evaluate it on the "
+        "test set and save it as a .keras file.",
+        epilog=EXAMPLES.format(models=models_help()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        argument_default=argparse.SUPPRESS,  # given options only: they override --config
     )
-    p.add_argument("model", nargs="?", help="model name (see --list)")
-    p.add_argument("--list", action="store_true", help="list the models and exit")
-    p.add_argument("--epochs", type=int, help="epochs (default: the model's)")
-    p.add_argument("--batch-size", type=int, help="batch size (default: the model's)")
-    p.add_argument("--lr", type=float, help="peak learning rate (default: the model's)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--data-dir", help="folder (or file) holding the dataset's files")
+    p.add_argument("model", nargs="?", metavar="MODEL", help="model to train (listed below)")
     p.add_argument(
-        "--logdir", help="TensorBoard folder (default runs/<dataset>__<model>__<seed>__<time>)"
+        "--list", action="store_true", default=False, help="list the models with their defaults"
     )
     p.add_argument(
-        "--save", help="where to save the model, a .keras file (default <logdir>/model.keras)"
+        "--config", metavar="FILE.toml", help="read options from a TOML file; flags override it"
     )
-    p.add_argument(
-        "--summary-json", help="where to write the summary JSON (default <logdir>/summary.json)"
+    run = p.add_argument_group("run options")
+    run.add_argument("--epochs", type=int, metavar="N", help="epochs (default: the model's)")
+    run.add_argument(
+        "--batch-size", type=int, metavar="N", help="batch size (default: the model's)"
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress display")
-    p.add_argument(
-        "--noise", choices=("gaussian", "masking"), help="denoising autoencoder: corruption type"
+    run.add_argument("--lr", type=float, help="peak learning rate (default: the model's)")
+    run.add_argument("--seed", type=int, metavar="N", help="random seed, 0..2**32-1 (default: 0)")
+    run.add_argument(
+        "--max-examples",
+        type=int,
+        metavar="N",
+        help="train on a slice: N examples (the first N words for PTB), validation and test "
+        "N // 4: a first try in seconds (default: all)",
     )
-    p.add_argument(
+    run.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="folder (or file) holding the dataset's files (default: $DLTF_<DATASET>_DIR, then "
+        "$DLTF_DATA_DIR, then the cache)",
+    )
+    run.add_argument(
+        "--logdir",
+        metavar="DIR",
+        help="TensorBoard folder (default: runs/<dataset>__<model>__<seed>__<time>)",
+    )
+    run.add_argument(
+        "--save",
+        metavar="PATH",
+        help="where to save the model, a .keras file (default: <logdir>/model.keras)",
+    )
+    run.add_argument(
+        "--summary-json",
+        metavar="PATH",
+        help="where to write the summary JSON (default: <logdir>/summary.json)",
+    )
+    run.add_argument(
+        "--dashboard",
+        action=argparse.BooleanOptionalAction,
+        help="live progress display on a terminal (plain lines per epoch when stdout is not "
+        "one) (default: True)",
+    )
+    run.add_argument(
+        "--no-progress", dest="dashboard", action="store_false", help="the same as --no-dashboard"
+    )
+    noise = p.add_argument_group("options of the denoising autoencoder")
+    noise.add_argument(
+        "--noise", choices=("gaussian", "masking"), help="corruption type (default: gaussian)"
+    )
+    noise.add_argument(
         "--noise-level",
         type=float,
-        help="denoising autoencoder: Gaussian std (pixels in [0, 1]) or masked fraction",
+        metavar="LEVEL",
+        help="Gaussian std (pixels in [0, 1]) or masked fraction (default: 0.3)",
     )
     add_device_arguments(p)
     return p
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """Defaults < ``--config`` file < flags, checked in one line each; no TensorFlow."""
+    values: dict[str, Any] = {}
+    config_path = getattr(args, "config", None)
+    if config_path is not None:
+        source = f"config file {config_path}"
+        for key, value in read_toml_table(config_path).items():
+            if key not in TOML_KEYS:
+                raise UsageError(
+                    f"unknown key {key!r} in {source}: valid keys are the long flags, "
+                    "e.g. epochs, batch-size, lr"
+                )
+            name, kind = TOML_KEYS[key]
+            values[name] = typed_value(key, value, kind, source)
+    given = vars(args)
+    for key, (name, _) in TOML_KEYS.items():
+        if key in given and key != "progress":
+            values[name] = given[key]
+    if not values.get("model"):
+        raise UsageError("a model name is required (see --help or --list)")
+    config = TrainConfig(**values)
+    check_model_name(config.model)
+    if config.noise is not None and config.noise not in ("gaussian", "masking"):
+        raise UsageError(f"--noise must be gaussian or masking, got {config.noise!r}")
+    check_given(config)
+    return config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -310,24 +497,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         print(format_list())
         return 0
-    if not args.model:
-        raise UsageError("a model name is required (see --list)")
+    config = config_from_args(args)  # every option checked before TensorFlow starts
     devices = DeviceConfig.from_args(args)  # refuses --strategy multiworker in one line
     strategy = configure_devices(devices)  # before any tensor exists
-    config = TrainConfig(
-        model=args.model,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        data_dir=args.data_dir,
-        logdir=args.logdir,
-        save=args.save,
-        summary_json=args.summary_json,
-        progress=not args.no_progress,
-        noise=args.noise,
-        noise_level=args.noise_level,
-    )
     try:
         if devices.strategy == "multiworker":
             # A TF_CONFIG cluster trains with a custom loop (Keras fit fails under it).
