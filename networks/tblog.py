@@ -4,6 +4,9 @@ and at the end a confusion-matrix image and the misclassified samples.
 Written with ``tf.summary`` directly (not ``keras.callbacks.TensorBoard``) so nothing runs per
 batch and the layout is the same for every model: ``<logdir>/train`` and ``<logdir>/validation``
 hold the curves (they overlay in TensorBoard), ``<logdir>`` itself the rest.
+
+Every summary has its own tag: TensorBoard's default (fast, ``--load_fast``) loader keeps one
+plugin per tag and run, so an image and a text under one tag would hide the image.
 """
 
 from __future__ import annotations
@@ -119,7 +122,7 @@ class TensorBoardLogger(keras.callbacks.Callback):
                 step=step,
                 description="rows: true class, columns: predicted; row-normalised",
             )
-            tf.summary.text("confusion_matrix", confusion_markdown(cm, names), step=step)
+            tf.summary.text("confusion_matrix_counts", confusion_markdown(cm, names), step=step)
             if len(wrong):
                 labels = ", ".join(f"#{i}: {names[y_true[i]]}->{names[y_pred[i]]}" for i in wrong)
                 tf.summary.image(
@@ -129,7 +132,7 @@ class TensorBoardLogger(keras.callbacks.Callback):
                     max_outputs=max_samples,
                     description=labels,
                 )
-                tf.summary.text("misclassified", labels, step=step)
+                tf.summary.text("misclassified_labels", labels, step=step)
         self.root.flush()
         return cm
 
