@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import struct
+import tokenize
 import zipfile
 import zlib
 from collections.abc import Mapping
@@ -36,7 +37,10 @@ _DAMAGE = (
     struct.error,
     NotImplementedError,
     UnicodeDecodeError,
-    SyntaxError,  # numpy parses the header dict with ast.literal_eval
+    SyntaxError,  # numpy parses the header dict with ast.literal_eval...
+    tokenize.TokenError,  # ...after tokenizing it
+    TypeError,
+    IndexError,
     RuntimeError,
 )
 
@@ -92,29 +96,32 @@ def _header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, error: type)
     return member
 
 
-def inspect_npz(path: str | os.PathLike, error: type[UsageError] = UsageError) -> dict[str, Member]:
+def inspect_npz(
+    path: str | os.PathLike, error: type[UsageError] = UsageError, what: str = ""
+) -> dict[str, Member]:
     """Every array's name, shape and dtype from the headers, checked against member sizes;
-    nothing is allocated."""
+    nothing is allocated. ``what`` names the file in messages (``"replay buffer"``)."""
     path = Path(path)
+    label = Path(f"{what} {path}".strip())
     try:
         with open(path, "rb") as fh:
             magic = fh.read(4)
     except FileNotFoundError:
-        raise error(f"{path} not found") from None
+        raise error(f"{label} not found") from None
     except IsADirectoryError:
-        raise error(f"{path} is a folder, not an .npz file") from None
+        raise error(f"{label} is a folder, not an .npz file") from None
     except OSError as exc:
-        raise error(f"{path} is unreadable ({exc.strerror or exc})") from None
+        raise error(f"{label} is unreadable ({exc.strerror or exc})") from None
     if magic not in (ZIP_MAGIC, EMPTY_ZIP):
-        what = "empty" if not magic else "not an .npz archive (no zip header)"
-        raise error(f"{path} is {what}: the file is damaged or of another kind")
+        kind = "empty" if not magic else "not an .npz archive (no zip header)"
+        raise error(f"{label} is {kind}: the file is damaged or of another kind")
     try:
         with zipfile.ZipFile(path) as zf:
-            return {m.name: m for m in (_header(zf, i, path, error) for i in zf.infolist())}
+            return {m.name: m for m in (_header(zf, i, label, error) for i in zf.infolist())}
     except UsageError:
         raise
     except _DAMAGE as exc:
-        raise error(f"{path} is damaged or truncated ({first_line(exc)})") from None
+        raise error(f"{label} is damaged or truncated ({first_line(exc)})") from None
 
 
 def _check(path: Path, name: str, array: np.ndarray, spec: ArraySpec, error: type) -> None:
@@ -150,11 +157,11 @@ def read_npz(
     (``"checkpoint"``, ``"replay buffer"``)."""
     path = Path(path)
     label = Path(f"{what} {path}".strip())
-    members = inspect_npz(path, error)
+    members = inspect_npz(path, error, what)
     needed = tuple(specs) if required is None and specs is not None else (required or ())
     missing = [name for name in needed if name not in members]
     if missing:
-        raise error(f"{label} is missing array(s) {', '.join(missing)}")
+        raise error(f"{label} is missing arrays {', '.join(missing)}")
     names = [n for n in members if specs is None or n in specs]
     require_memory(
         sum(members[n].nbytes for n in names), f"reading {path}", "the file is damaged or too big"

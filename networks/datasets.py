@@ -13,7 +13,6 @@ import csv
 import functools
 import gzip
 import os
-import zipfile
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from common.errors import UsageError
-from networks.download import download
+from common.errors import UsageError, first_line
+from common.safe_npz import read_npz as read_safe_npz
+from networks.download import download, offline
 from networks.registry import Registry
 
 
@@ -139,6 +139,11 @@ def load_dataset(
     Downloads happen only where the spec has an official source and ``DLTF_OFFLINE`` is unset.
     """
     spec = get_dataset_spec(name)
+    if data_dir and not os.path.exists(data_dir):  # the user named it: never fall back silently
+        raise UsageError(
+            f"--data-dir {data_dir} does not exist: give the folder (or file) holding "
+            f"{spec.expected()}, or leave --data-dir out to use the cache"
+        )
     dirs = search_dirs(spec, data_dir)
     for folder in dirs:
         layout = _find(spec, folder)
@@ -147,8 +152,13 @@ def load_dataset(
             return layout.read(base)
     if spec.generate is not None:
         return spec.generate()
+    if data_dir and spec.layouts:  # named, but holds none of the layouts
+        raise UsageError(
+            f"{spec.name} data not found: expected {spec.expected()} in --data-dir {data_dir} "
+            f"(named, so nothing else is searched); get it from {spec.where}"
+        )
     if allow_download is None:
-        allow_download = not os.environ.get("DLTF_OFFLINE")
+        allow_download = not offline()
     if spec.remote is not None and allow_download:
         target = cache_dir(spec.name) / spec.remote.filename
         download(spec.remote.url, target, spec.remote.sha256)
@@ -165,19 +175,10 @@ def load_dataset(
 # --- readers -------------------------------------------------------------------------------
 
 
-_NPZ_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
-
-
 def read_npz(path: Path, keys: Sequence[str]) -> dict[str, np.ndarray]:
-    """Read named arrays from an .npz without ever unpickling; any damage is a UsageError."""
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            missing = [k for k in keys if k not in npz.files]
-            if missing:
-                raise UsageError(f"corrupt data file {path}: missing arrays {', '.join(missing)}")
-            return {k: np.asarray(npz[k]) for k in keys}
-    except _NPZ_ERRORS as exc:
-        raise UsageError(f"corrupt data file {path}: {exc}") from exc
+    """Read named arrays from an .npz without ever unpickling; headers are checked against the
+    file size before anything is read, and any damage is one UsageError line."""
+    return read_safe_npz(path, required=tuple(keys), what="corrupt data file")
 
 
 def _check_split(
@@ -200,8 +201,17 @@ def _check_split(
             f"corrupt data file {path}: {split} labels must be integers 0..{classes - 1}"
         )
     if x.dtype != np.uint8:
-        if not np.issubdtype(x.dtype, np.number) or x.min() < 0 or x.max() > 255:
-            raise UsageError(f"corrupt data file {path}: {split} pixels must be 0..255")
+        # complex, bool, text and NaN/inf pixels are not images (NaN compares False to bounds)
+        if (
+            x.dtype.kind not in "iuf"
+            or (x.dtype.kind == "f" and not np.isfinite(x).all())
+            or x.min() < 0
+            or x.max() > 255
+        ):
+            raise UsageError(
+                f"corrupt data file {path}: {split} pixels must be 0..255, finite, not complex "
+                f"(got {x.dtype})"
+            )
         x = x.astype(np.uint8)
     return x, y.astype(np.int32)
 
@@ -242,13 +252,18 @@ def read_mnist_npz(folder: Path) -> Dataset:
     return _mnist(path, a["x_train"], a["y_train"], a["x_test"], a["y_test"])
 
 
+_MAX_IDX_BYTES = 1 << 30  # MNIST's largest file unpacks to 47 MB; a gzip bomb stops here
+
+
 def read_idx_gz(path: Path) -> np.ndarray:
     """Read one idx file (gzip'd, unsigned bytes), as in LeCun's MNIST distribution."""
     try:
         with gzip.open(path, "rb") as fh:
-            raw = fh.read()
+            raw = fh.read(_MAX_IDX_BYTES + 1)
     except (OSError, EOFError, zlib.error) as exc:
-        raise UsageError(f"corrupt data file {path}: {exc}") from exc
+        raise UsageError(f"corrupt data file {path}: {first_line(exc)}") from None
+    if len(raw) > _MAX_IDX_BYTES:
+        raise UsageError(f"corrupt data file {path}: over 1 GiB unpacked, not an MNIST file")
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise UsageError(f"corrupt data file {path}: not an unsigned-byte idx file")
     ndim = raw[3]

@@ -5,19 +5,63 @@ Shared by every dataset loader so a half-written or tampered file never lands in
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import lzma
 import os
 import shutil
 import sys
 import tarfile
 import urllib.error
 import urllib.request
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from common.atomic import atomic_path
-from common.errors import UsageError
+from common.errors import UsageError, first_line
 
 _CHUNK = 1 << 20
+# What reading a damaged .tar.gz / .tar.xz / .gz raises: none of it may reach the user as a
+# traceback (lzma.LZMAError is not an OSError; a truncated gzip stream is an EOFError).
+ARCHIVE_ERRORS = (
+    tarfile.TarError,
+    OSError,
+    EOFError,
+    zlib.error,
+    lzma.LZMAError,
+    gzip.BadGzipFile,
+    ValueError,
+)
+_FALSE = ("", "0", "false", "no", "off")
+
+
+def archive_error(path: str | os.PathLike, exc: BaseException) -> UsageError:
+    """One line for a damaged archive or data file, whatever the decompressor said."""
+    if isinstance(exc, UsageError):
+        return exc
+    return UsageError(f"corrupt archive {path}: {first_line(exc)}; download it again")
+
+
+def offline() -> bool:
+    """``DLTF_OFFLINE`` set to anything but empty/0/false/no/off: no downloads."""
+    return os.environ.get("DLTF_OFFLINE", "").strip().lower() not in _FALSE
+
+
+def regular_files(root: str | os.PathLike, folder: str | os.PathLike) -> Iterator[Path]:
+    """The entries of ``root/folder``, sorted, refusing any link or path that leaves ``root``:
+    an extracted corpus must not read files from elsewhere (a link to /etc/hostname)."""
+    base = Path(os.path.realpath(root))
+    target = Path(root) / folder
+    if target.is_symlink() or base not in Path(os.path.realpath(target)).parents:
+        raise UsageError(f"unsafe data folder {root}: {folder} leads outside it (a link?)")
+    for entry in sorted(target.iterdir()):
+        if entry.is_symlink():
+            raise UsageError(
+                f"unsafe data folder {root}: {entry.relative_to(root)} is a link; "
+                "copy the file in instead"
+            )
+        yield entry
 
 
 def sha256_of(path: str | os.PathLike) -> str:
@@ -66,6 +110,6 @@ def safe_extract_tar(archive: str | os.PathLike, dest: str | os.PathLike) -> Pat
                 tar.extractall(dest, members=members, filter="data")
             else:  # members were all checked above
                 tar.extractall(dest, members=members)  # noqa: S202
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise UsageError(f"corrupt archive {archive}: {exc}") from exc
+    except ARCHIVE_ERRORS as exc:
+        raise archive_error(archive, exc) from None
     return dest

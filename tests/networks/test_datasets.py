@@ -88,9 +88,12 @@ def test_data_dir_may_name_the_file(fer_dir):
     assert load_dataset("fer2013", fer_dir / "fer2013.npz").sizes()["test"] == 64
 
 
-def test_missing_data_names_files_places_and_source(tmp_path):
+def test_missing_data_names_files_places_and_source(tmp_path, monkeypatch):
+    monkeypatch.setenv("DLTF_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("DLTF_FER2013_DIR", str(tmp_path / "nowhere"))
+    monkeypatch.delenv("DLTF_DATA_DIR", raising=False)
     with pytest.raises(UsageError) as err:
-        load_dataset("fer2013", tmp_path / "nowhere")
+        load_dataset("fer2013")
     msg = str(err.value)
     assert "\n" not in msg
     for part in (
@@ -101,6 +104,17 @@ def test_missing_data_names_files_places_and_source(tmp_path):
         "kaggle",
     ):
         assert part in msg
+
+
+def test_a_data_dir_the_user_named_is_never_skipped(tmp_path, fer_dir):
+    """Missing or empty, it is refused; the cache is not used in its place."""
+    (tmp_path / "empty").mkdir()
+    for folder, match in (
+        (tmp_path / "nowhere", "does not exist"),
+        (tmp_path / "empty", "nothing else is searched"),
+    ):
+        with pytest.raises(UsageError, match=match):
+            load_dataset("fer2013", folder)
 
 
 def test_unknown_dataset():
