@@ -37,8 +37,29 @@ def load_model(path: str | Path) -> keras.Model:
     try:
         return keras.models.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:  # Keras raises many types for a damaged zip or config
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UsageError(f"corrupt or unsupported model file {path}: {reason[:200]}") from exc
+        raise UsageError(f"cannot load model file {path}: {load_error_reason(exc)}") from exc
+
+
+# Keras' words when a saved TextVectorization vocabulary split at a U+0085 (or similar) term.
+_SPLIT_VOCABULARY = ("repeated term", "reserved mask token at unexpected location")
+
+
+def load_error_reason(exc: BaseException) -> str:
+    """The cause in one line: Keras wraps a layer's failure in "A total of N objects could not
+    be loaded. Example error message ...:" and puts the cause after it."""
+    text = str(exc)
+    if any(words in text for words in _SPLIT_VOCABULARY):
+        return (
+            "its text vocabulary does not read back: Keras' TextVectorization split a term at a "
+            "line-break character such as U+0085 when saving it; retrain the model with this "
+            "version (its vocabulary is saved so that any term round-trips)"
+        )
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("A total of"):
+        lines = lines[1:]
+        lines = lines[1:] if lines[0].startswith("Example error message") else lines
+    reason = " ".join(lines) if lines else type(exc).__name__
+    return reason if len(reason) <= 300 else reason[:297] + "..."
 
 
 def image_spec(model: keras.Model) -> tuple[int, int, int, int]:

@@ -78,6 +78,8 @@ class _SafeStringLookup(layers.StringLookup):
         else:
             terms = read_legacy_vocabulary(os.path.join(dir_path, LEGACY_VOCAB_FILE))
         check_vocabulary(terms, "the model file")
+        if len(terms) <= self._token_start_index():
+            return  # adapted on text without a word: nothing beyond the mask and OOV tokens
         if self.output_mode == "tf_idf":
             self.set_vocabulary(terms, idf_weights=self.idf_weights_const.numpy())
         else:
