@@ -8,6 +8,9 @@ the network's first layers in Keras (:meth:`Featurizer.torso`), and names itself
 
 - :class:`OneHot`: Discrete states as one-hot vectors;
 - :class:`FlatVector`: plain Box vectors, float32 as they are;
+- :class:`RunningNormalizer`: Box vectors standardised by a running mean and variance of the
+  observations seen in training (as SB3's VecNormalize), clipped; its statistics are state that
+  a checkpoint saves (:meth:`Featurizer.get_state`) and evaluation freezes (``frozen``);
 - :class:`FlatPixels`: images flattened, uint8 scaled to [0, 1], centred on the mean state image;
 - :class:`FrozenEncoder`: a pretrained encoder's features, centred (and scaled to unit RMS);
 - :class:`CNNTorso`: raw uint8 images, read by a conv stack that learns end to end.
@@ -36,6 +39,7 @@ from perception.encoders import (
 
 #: Tags recorded under the checkpoint meta key ``perception``; old run folders carry these.
 ONE_HOT_TAG, FLATTEN_TAG, CNN_TAG, ENCODER_TAG = "one-hot", "flatten", "cnn", "encoder:"
+NORMALIZE_TAG = "normalize"
 
 
 class Featurizer(ABC):
@@ -51,10 +55,27 @@ class Featurizer(ABC):
     tag: str
     vector: bool = True
     input_name: str = "observation"
+    #: Whether the featurizer learns from the observations it sees (``update``) and so has state
+    #: for the checkpoint (``get_state``/``set_state``); ``frozen`` stops the learning.
+    stateful: bool = False
+    frozen: bool = False
 
     @abstractmethod
     def __call__(self, observations: np.ndarray) -> np.ndarray:
         """A batch of raw observations -> a batch of network inputs of ``input_shape``."""
+
+    def update(self, observations: np.ndarray) -> None:
+        """Learn from a batch of raw training observations (nothing to learn here)."""
+        return None
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        """What a checkpoint must keep to featurize the same way again (nothing here)."""
+        return {}
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore :meth:`get_state`'s arrays."""
+        if state:
+            raise ValueError(f"the {self.tag} featurizer has no state, got {sorted(state)}")
 
     def torso(self) -> tuple[keras.KerasTensor, keras.KerasTensor]:
         """A new Keras input and the features the network's head reads (here the input itself)."""
@@ -85,6 +106,89 @@ class FlatVector(Featurizer):
 
     def __call__(self, observations: np.ndarray) -> np.ndarray:
         return np.asarray(observations, dtype=np.float32).reshape(len(observations), -1)
+
+
+class RunningNormalizer(Featurizer):
+    """Box vectors standardised by the running mean and variance of every training observation
+    seen so far, ``clip((x - mean) / sqrt(var + epsilon), -clip, clip)`` in float32.
+
+    Why: Box vectors come in any scale (CartPole's velocities, LunarLander's coordinates), and an
+    MLP learns slowly from inputs far from unit scale; SB3's VecNormalize does the same (clip 10).
+    The statistics are exact over all batches given to :meth:`update` (Chan et al.'s parallel
+    update of count, mean and sum of squared deviations: no drift from an initial guess), are
+    state for the checkpoint (:meth:`get_state`, :meth:`set_state`), and stay put when
+    ``frozen`` (evaluation, a loaded agent's predict). Before any update the output is the input
+    clipped (mean 0, variance 1).
+    """
+
+    tag = NORMALIZE_TAG
+    stateful = True
+
+    def __init__(self, space: spaces.Box, clip: float = 10.0, epsilon: float = 1e-8) -> None:
+        dim = int(np.prod(space.shape))
+        self.input_shape, self.dtype = (dim,), np.float32
+        self.clip, self.epsilon = float(clip), float(epsilon)
+        self.count = 0.0
+        self.mean = np.zeros(dim)
+        self._m2 = np.zeros(dim)  # sum of squared deviations from the mean
+        self.frozen = False
+        self._refresh()
+
+    @property
+    def var(self) -> np.ndarray:
+        """Population variance of the observations seen (1 before any)."""
+        return self._m2 / self.count if self.count > 0 else np.ones_like(self._m2)
+
+    def _refresh(self) -> None:
+        self._shift = self.mean.astype(np.float32)
+        self._scale = (1.0 / np.sqrt(self.var + self.epsilon)).astype(np.float32)
+
+    def _flat(self, observations: np.ndarray) -> np.ndarray:
+        x = np.asarray(observations, dtype=np.float64)
+        return x.reshape(-1, self.input_shape[0]) if x.size else x.reshape(0, self.input_shape[0])
+
+    def update(self, observations: np.ndarray) -> None:
+        if self.frozen:
+            return
+        batch = self._flat(observations)
+        n = batch.shape[0]
+        if n == 0:
+            return
+        if not np.isfinite(batch).all():
+            raise ValueError("observations to normalise must be finite (got NaN or inf)")
+        batch_mean = batch.mean(axis=0)
+        batch_m2 = ((batch - batch_mean) ** 2).sum(axis=0)
+        total = self.count + n
+        delta = batch_mean - self.mean
+        self.mean = self.mean + delta * (n / total)
+        self._m2 = self._m2 + batch_m2 + delta**2 * (self.count * n / total)
+        self.count = total
+        self._refresh()
+
+    def __call__(self, observations: np.ndarray) -> np.ndarray:
+        x = np.asarray(observations, dtype=np.float32).reshape(len(observations), -1)
+        out = (x - self._shift) * self._scale
+        return np.clip(out, -self.clip, self.clip, out=out)
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        return {
+            "mean": self.mean.copy(),
+            "var": self.var.copy(),
+            "count": np.asarray(self.count, dtype=np.float64),
+        }
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        mean = np.asarray(state["mean"], dtype=np.float64).reshape(-1)
+        var = np.asarray(state["var"], dtype=np.float64).reshape(-1)
+        count = float(np.asarray(state["count"]))
+        if mean.shape != self.mean.shape or var.shape != self.mean.shape or count < 0:
+            raise ValueError(
+                f"normaliser state for {mean.shape[0]} inputs (count {count}) does not fit "
+                f"{self.mean.shape[0]} inputs"
+            )
+        self.mean, self.count = mean, count
+        self._m2 = var * count if count > 0 else np.zeros_like(mean)
+        self._refresh()
 
 
 def state_images(venv) -> np.ndarray | None:
@@ -194,12 +298,18 @@ class CNNTorso(Featurizer):
 
 
 def make_featurizer(
-    space: spaces.Space, venv=None, encoder: str | Encoder | EndToEnd | None = None
+    space: spaces.Space,
+    venv=None,
+    encoder: str | Encoder | EndToEnd | None = None,
+    *,
+    normalize: bool = True,
 ) -> Featurizer:
     """One-hot for Discrete states; for Box observations: a frozen encoder's features, the raw
-    image for an end-to-end CNN (``encoder="cnn"``), flattened pixels (centred on the env's
-    states) or plain vectors. ``venv`` gives the state images to centre on and the tiles an
-    encoder reads."""
+    image for an end-to-end CNN (``encoder="cnn"``), flattened pixels (uint8 images or envs
+    that draw their states, centred on those states), 1-D vectors standardised by running
+    statistics (:class:`RunningNormalizer`; with ``normalize=False`` as they are), or other
+    Box shapes flattened as they are. ``venv`` gives the state images to centre on and the
+    tiles an encoder reads."""
     if isinstance(space, spaces.Discrete):
         if encoder is not None:
             raise UsageError(
@@ -212,6 +322,8 @@ def make_featurizer(
         images = state_images(venv)
         if space.dtype == np.uint8 or images is not None:
             return FlatPixels(space, images)
+        if normalize and len(space.shape) == 1:
+            return RunningNormalizer(space)
         return FlatVector(space)
     loaded = encoder_from_spec(encoder) if isinstance(encoder, str) else encoder
     if loaded is END_TO_END:

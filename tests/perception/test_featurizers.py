@@ -21,6 +21,7 @@ from perception.featurizers import (
     FlatVector,
     FrozenEncoder,
     OneHot,
+    RunningNormalizer,
     make_featurizer,
     state_images,
 )
@@ -168,3 +169,97 @@ def test_bad_choices_are_one_usage_line(space, encoder, message):
     with pytest.raises(UsageError, match=message) as info:
         make_featurizer(space, None, encoder)
     assert "\n" not in str(info.value)
+
+
+# -- running normalisation of Box vectors ---
+VECTOR = spaces.Box(-np.inf, np.inf, shape=(3,), dtype=np.float32)
+
+
+@st.composite
+def batches(draw):
+    """Observations of 3 features split into consecutive batches at random points."""
+    n = draw(st.integers(1, 60))
+    data = draw(
+        hnp.arrays(
+            np.float64,
+            (n, 3),
+            elements=st.floats(-1e4, 1e4, allow_nan=False, allow_infinity=False),
+        )
+    )
+    cuts = sorted(draw(st.lists(st.integers(0, n), max_size=6)))
+    return [data[a:b] for a, b in zip([0, *cuts], [*cuts, n], strict=True)]
+
+
+@SETTINGS
+@given(batches())
+def test_normaliser_statistics_are_numpys_over_all_batches(parts):
+    normaliser = RunningNormalizer(VECTOR)
+    for part in parts:
+        normaliser.update(part)
+    everything = np.concatenate(parts)
+    assert normaliser.count == len(everything)
+    scale = 1.0 + np.abs(everything).max()
+    np.testing.assert_allclose(
+        normaliser.mean, everything.mean(axis=0), rtol=1e-9, atol=1e-9 * scale
+    )
+    np.testing.assert_allclose(
+        normaliser.var, everything.var(axis=0), rtol=1e-7, atol=1e-9 * scale**2
+    )
+
+
+@SETTINGS
+@given(batches(), hnp.arrays(np.float32, (4, 3), elements=st.floats(-1e3, 1e3, width=32)))
+def test_normaliser_output_is_clipped_standard_scores(parts, probe):
+    normaliser = RunningNormalizer(VECTOR, clip=5.0)
+    for part in parts:
+        normaliser.update(part)
+    out = normaliser(probe)
+    assert out.dtype == np.float32 and out.shape == (4, 3)
+    expected = np.clip((probe - normaliser.mean) / np.sqrt(normaliser.var + 1e-8), -5.0, 5.0)
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+    assert np.abs(out).max() <= 5.0
+
+
+def test_normaliser_state_round_trips_through_an_npz(tmp_path):
+    rng = np.random.default_rng(0)
+    normaliser = RunningNormalizer(VECTOR)
+    normaliser.update(rng.normal(3.0, 2.0, (100, 3)))
+    np.savez(tmp_path / "state.npz", **normaliser.get_state())
+    with np.load(tmp_path / "state.npz", allow_pickle=False) as saved:
+        state = {k: saved[k] for k in saved.files}
+    restored = RunningNormalizer(VECTOR)
+    restored.set_state(state)
+    probe = rng.normal(size=(5, 3)).astype(np.float32)
+    assert np.array_equal(restored(probe), normaliser(probe))
+    batch = rng.normal(size=(7, 3))
+    restored.update(batch)
+    normaliser.update(batch)  # training goes on from the same statistics
+    np.testing.assert_allclose(restored.mean, normaliser.mean, rtol=1e-12)
+    np.testing.assert_allclose(restored.var, normaliser.var, rtol=1e-12)
+    with pytest.raises(ValueError, match="does not fit"):
+        RunningNormalizer(spaces.Box(-1, 1, (4,), np.float32)).set_state(state)
+
+
+def test_a_frozen_normaliser_keeps_its_statistics():
+    normaliser = RunningNormalizer(VECTOR)
+    assert np.array_equal(normaliser(np.ones((1, 3))), np.ones((1, 3), np.float32))  # untrained
+    normaliser.update(np.arange(12.0).reshape(4, 3))
+    before = normaliser.get_state()
+    normaliser.frozen = True
+    normaliser.update(np.full((50, 3), 1e3))
+    after = normaliser.get_state()
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+    with pytest.raises(ValueError, match="finite"):
+        RunningNormalizer(VECTOR).update(np.array([[np.nan, 0.0, 0.0]]))
+
+
+def test_box_vectors_are_normalised_unless_asked_not_to():
+    space = envs.make_env("CartPole-v1").observation_space
+    featurizer = make_featurizer(space)
+    assert isinstance(featurizer, RunningNormalizer) and featurizer.tag == "normalize"
+    assert featurizer.stateful and featurizer.vector and featurizer.input_shape == (4,)
+    plain = make_featurizer(space, normalize=False)
+    assert isinstance(plain, FlatVector) and not plain.stateful and plain.get_state() == {}
+    plain.update(np.zeros((2, 4)))  # a stateless featurizer ignores updates
+    with pytest.raises(ValueError, match="no state"):
+        plain.set_state({"mean": np.zeros(4)})
