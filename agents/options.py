@@ -16,26 +16,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-import re
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common.errors import UsageError, first_line
+from common.errors import UsageError
 from common.memory import require_memory
+from common.numbers import MAX_SEED, parse_number
 from common.strict_json import read_json
+from common.toml_config import load_toml as _load_toml
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
-MAX_SEED = 2**32 - 1  # TensorFlow's and numpy's seeds are 32-bit
 MAX_INT = 2**31 - 1  # counts (episodes, steps, sizes): far beyond any run, inside int32
-_INT_TEXT = re.compile(r"[+-]?[0-9]+", re.ASCII)
-_FLOAT_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", re.ASCII)
 
 
 def _size_bytes(per_unit: float) -> Callable[[Any], float]:
@@ -186,20 +178,6 @@ def parse_text(f: dataclasses.Field, text: str) -> Any:
     return value
 
 
-def parse_number(text: str, kind: type, name: str) -> int | float:
-    """ASCII digits only (``int('٣')`` is 3 in Python, not here); floats finite."""
-    pattern = _INT_TEXT if kind is int else _FLOAT_TEXT
-    if text.strip().lstrip("+-").lower() in ("nan", "inf", "infinity"):
-        raise UsageError(f"{name} must be a finite number, got {text!r}")
-    if not pattern.fullmatch(text.strip()):
-        article = "an" if kind is int else "a"
-        raise UsageError(f"{name} {text!r} is not {article} {kind.__name__} (ASCII digits)")
-    value = kind(text.strip())
-    if kind is float and not math.isfinite(value):
-        raise UsageError(f"{name} {text!r} is not a finite number")
-    return value
-
-
 def flag_type(f: dataclasses.Field) -> Callable[[str], Any]:
     """argparse's ``type=`` for a field: strict numbers, its own parser for the rest."""
     kind = scalar_type(f)
@@ -274,31 +252,9 @@ def display(f: dataclasses.Field, value: Any = dataclasses.MISSING) -> str:
 
 
 # -- files of options -----------------------------------------------------------------------------
-MAX_FILE_BYTES = 1 << 20  # an options file is a few hundred bytes; this is not one
-
-
 def load_toml(path: str) -> dict[str, Any]:
-    """A TOML file's table, or one :class:`UsageError` line: missing, a folder, too big,
-    not UTF-8, not TOML, nested too deeply."""
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise UsageError(f"config file {path} not found") from None
-    except IsADirectoryError:
-        raise UsageError(f"config file {path} is a folder: give a .toml file") from None
-    except OSError as exc:
-        raise UsageError(f"config file {path} is unreadable ({exc.strerror or exc})") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise UsageError(f"config file {path} is over 1 MiB: is it an options file?")
-    try:
-        return tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise UsageError(f"config file {path} is not UTF-8 text") from None
-    except RecursionError:
-        raise UsageError(f"config file {path} is nested too deeply") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"config file {path} is not valid TOML: {first_line(exc)}") from None
+    """A TOML file's table or one line (see :func:`common.toml_config.load_toml`)."""
+    return _load_toml(path)
 
 
 def load_json_object(path: str | Path) -> dict[str, Any]:

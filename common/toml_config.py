@@ -6,10 +6,11 @@ line of error when it cannot, and folds flag spellings (``batch-size`` or ``batc
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import Any
 
-from common.errors import UsageError
+from common.errors import UsageError, first_line
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -17,24 +18,48 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 
-def read_toml_table(path: str) -> dict[str, Any]:
-    """The file's top-level table, keys with dashes turned into underscores."""
+MAX_FILE_BYTES = 1 << 20  # an options file is a few hundred bytes; this is not one
+
+
+def load_toml(path: str) -> dict[str, Any]:
+    """A TOML file's table, or one :class:`UsageError` line: missing, a folder, too big,
+    not UTF-8, not TOML, nested too deeply."""
     try:
         with open(path, "rb") as fh:
-            data = tomllib.load(fh)
+            raw = fh.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise UsageError(f"config file {path} not found") from None
     except IsADirectoryError:
         raise UsageError(f"config file {path} is a folder, not a TOML file") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise UsageError(f"config file {path} is not valid TOML: {exc}") from None
-    return {key.replace("-", "_"): value for key, value in data.items()}
+    except OSError as exc:
+        raise UsageError(f"config file {path} is unreadable ({exc.strerror or exc})") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise UsageError(f"config file {path} is over 1 MiB: is it an options file?")
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise UsageError(f"config file {path} is not UTF-8 text") from None
+    except RecursionError:
+        raise UsageError(f"config file {path} is nested too deeply") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"config file {path} is not valid TOML: {first_line(exc)}") from None
+
+
+def read_toml_table(path: str) -> dict[str, Any]:
+    """The file's top-level table, keys with dashes turned into underscores."""
+    return {key.replace("-", "_"): value for key, value in load_toml(path).items()}
 
 
 def typed_value(key: str, value: Any, kind: type, source: str) -> Any:
-    """``value`` checked against ``kind`` (an int is accepted as a float, a bool is not an int)."""
+    """``value`` checked against ``kind``, never coerced (an int is accepted as a float, a bool
+    is not an int); floats finite, text printable."""
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        value = float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise UsageError(f"key {key!r} in {source} must be {kind.__name__}, got {value!r}")
+        shown = repr(value) if len(repr(value)) <= 40 else type(value).__name__
+        raise UsageError(f"key {key!r} in {source} must be {kind.__name__}, got {shown}")
+    if kind is float and not math.isfinite(value):
+        raise UsageError(f"key {key!r} in {source} must be a finite number, got {value}")
+    if kind is str and not value.isprintable():
+        raise UsageError(f"key {key!r} in {source} holds control characters")
     return value

@@ -6,9 +6,7 @@ keeps the display's cost out of the seconds per epoch (the benchmark holds it wi
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 import time
 from typing import Any, TextIO
 
@@ -22,6 +20,8 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+from common.signals import StopRequest
 
 # Sequence models add a live throughput ("words/s", "reviews/s") and perplexities to the logs.
 RATE_KEYS = ("words/s", "reviews/s")
@@ -93,30 +93,34 @@ class Throughput(keras.callbacks.Callback):
 
 
 class GracefulStop(keras.callbacks.Callback):
-    """First Ctrl-C: finish the current batch, then evaluate and save what was learnt.
-    A second Ctrl-C interrupts at once. Only installed in the main thread."""
+    """First Ctrl-C or SIGTERM: finish the current batch, then evaluate and save what was
+    learnt (the command then exits 130 or 143: :attr:`exit_code`). A second one interrupts at
+    once. The policy is :class:`common.signals.StopRequest`'s, shared with ``agents.run``."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         super().__init__()
         self.stream = stream or sys.stderr
-        self.stopped = False
-        self._previous: Any = None
+        self.request = StopRequest(
+            self._stop, "stopping after this batch ({signal} again to abort)", self.stream
+        )
 
-    def _handler(self, signum: int, frame: Any) -> None:
-        if self.stopped:
-            raise KeyboardInterrupt
-        self.stopped = True
-        self.model.stop_training = True
-        print("\nstopping after this batch (Ctrl-C again to abort)", file=self.stream, flush=True)
+    @property
+    def stopped(self) -> bool:
+        return self.request.requested
+
+    @property
+    def exit_code(self) -> int:
+        return self.request.exit_code
+
+    def _stop(self, signum: int) -> None:
+        if self.model is not None:
+            self.model.stop_training = True
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handler)
+        self.request.install()
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        self.request.restore()
 
 
 class PlainProgress(keras.callbacks.Callback):

@@ -98,7 +98,7 @@ def test_specs(tmp_path, array, spec, match):
 
 def test_missing_and_not_a_file(tmp_path):
     np.savez(tmp_path / "a.npz", a=np.zeros(2))
-    with pytest.raises(UsageError, match="missing array"):
+    with pytest.raises(UsageError, match="missing arrays"):
         read_npz(tmp_path / "a.npz", {"b": ArraySpec()})
     for bad in (tmp_path / "nope.npz", tmp_path):
         with pytest.raises(UsageError):
