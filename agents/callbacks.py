@@ -3,50 +3,121 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 
-from agents.evaluation import evaluate
+from agents.evaluation import Evaluation, Judge, evaluate_greedy
 from agents.loop import Callback, TrainingRun
+from common.atomic import atomic_write_text
 
 
 class EvalCallback(Callback):
-    """Every ``every`` episodes (and at the end) evaluate the greedy policy: exactly with the
-    planner, and over ``episodes`` seeded episodes. Results go to ``run.metrics['eval/...']``."""
+    """Keep-best evaluation (as SB3's EvalCallback keeps ``best_model``).
 
-    def __init__(self, env, every: int, episodes: int, seed: int, optimum: float) -> None:
-        self.env, self.every, self.episodes, self.seed, self.optimum = (
-            env,
-            every,
-            episodes,
-            seed,
-            optimum,
-        )
+    Every ``every`` episodes (env steps when ``unit`` is ``"steps"``) the greedy policy is
+    evaluated: exactly where the env has a model (``judge``), else over ``check_episodes`` sampled
+    episodes. A policy better than any before it is saved to ``best_dir`` (with ``best.json``, so a
+    resumed run knows the score to beat). At the end the final policy is judged the same way and
+    saved there too when it is at least as good. ``run.metrics`` get ``eval/...`` scalars.
+    """
+
+    def __init__(
+        self,
+        env,
+        every: int,
+        check_episodes: int,
+        seed: int,
+        judge: Judge | None = None,
+        *,
+        unit: str = "episodes",
+        best_dir: Path | None = None,
+    ) -> None:
+        self.env, self.every, self.check_episodes, self.seed = env, every, check_episodes, seed
+        self.judge, self.unit = judge, unit
+        self.best_dir = Path(best_dir) if best_dir is not None else None
         self._next = 0
-        self.last = None
+        self.last: Evaluation | None = None
+        self.final: Evaluation | None = None
+        self.best_score = -math.inf
+        self.best_at: dict | None = None  # episodes and env steps of the best policy
+        self.history: list[tuple[int, float]] = []  # (env steps, score) of each evaluation
 
-    def _evaluate(self, run: TrainingRun, episodes: int) -> None:
-        self.last = evaluate(run.agent, self.env, episodes, self.seed)
-        run.metrics["eval/exact_success_rate"] = self.last.exact_success_rate
-        run.metrics["eval/optimality_ratio"] = (
-            self.last.exact_success_rate / self.optimum if self.optimum else 0.0
-        )
-        if episodes:
-            run.metrics["eval/success_rate"] = self.last.sampled_success_rate
-            run.metrics["eval/mean_return"] = self.last.mean_return
+    def _clock(self, run: TrainingRun) -> int:
+        return run.env_steps if self.unit == "steps" else run.episodes
+
+    def evaluate(self, run: TrainingRun) -> Evaluation:
+        episodes = 0 if self.judge is not None else self.check_episodes
+        result = evaluate_greedy(run.agent, self.env, episodes, self.seed, self.judge)
+        self.last = result
+        self.history.append((run.env_steps, result.score))
+        if result.exact_return is not None:
+            run.metrics["eval/exact_return"] = result.exact_return
+            if self.judge is not None:
+                run.metrics["eval/optimal_return"] = self.judge.optimum
+                ratio = ratio_to_optimum(
+                    result.exact_return, self.judge.optimum, self.judge.nonnegative
+                )
+                if ratio is not None:
+                    run.metrics["eval/optimality_ratio"] = ratio
+                if self.judge.success:
+                    run.metrics["eval/exact_success_rate"] = result.exact_return
+        if result.return_mean is not None:
+            run.metrics["eval/mean_return"] = result.return_mean
+            run.metrics["eval/return_std"] = result.return_std
+        return result
+
+    def _keep_if_best(self, run: TrainingRun, result: Evaluation, at_end: bool = False) -> None:
+        better = result.score > self.best_score or (at_end and result.score >= self.best_score)
+        if not better:
+            return
+        self.best_score = result.score
+        self.best_at = {"episodes": run.episodes, "env_steps": run.env_steps}
+        run.metrics["eval/best_score"] = result.score
+        if self.best_dir is not None:
+            run.agent.save(self.best_dir, best=True)
+            info = {"score": result.score, **self.best_at}
+            atomic_write_text(self.best_dir / BEST_INFO, json.dumps(info, indent=2) + "\n")
 
     def on_train_begin(self, run: TrainingRun) -> None:
-        self._next = (run.episodes // self.every + 1) * self.every if self.every > 0 else 0
+        info = read_best_info(self.best_dir) if self.best_dir is not None else None
+        if info is not None:  # a resumed run: the best so far stands until beaten
+            self.best_score = float(info["score"])
+            self.best_at = {k: int(info[k]) for k in ("episodes", "env_steps")}
+        now = self._clock(run)
+        self._next = (now // self.every + 1) * self.every if self.every > 0 else 0
 
     def on_chunk_end(self, run: TrainingRun, batch) -> None:
-        if self.every > 0 and run.episodes >= self._next:
-            # Periodic checks are exact only: cheap, and free of sampling noise.
-            self._evaluate(run, 0)
-            self._next += self.every * max(1, (run.episodes - self._next) // self.every + 1)
+        if self.every > 0 and self._clock(run) >= self._next and not run.done:
+            self._keep_if_best(run, self.evaluate(run))
+            self._next += self.every * max(1, (self._clock(run) - self._next) // self.every + 1)
 
     def on_train_end(self, run: TrainingRun) -> None:
-        self._evaluate(run, self.episodes)
+        self.final = self.evaluate(run)
+        self._keep_if_best(run, self.final, at_end=True)
+
+
+BEST_INFO = "best.json"
+
+
+def read_best_info(best_dir: Path) -> dict | None:
+    try:
+        info = json.loads((Path(best_dir) / BEST_INFO).read_text())
+        float(info["score"]), int(info["episodes"]), int(info["env_steps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return info
+
+
+def ratio_to_optimum(
+    value: float | None, optimum: float | None, nonnegative: bool = True
+) -> float | None:
+    """``value / optimum`` where that reads as a ratio (returns never negative, a positive
+    optimum); None elsewhere (returns that can be negative have a gap, not a ratio)."""
+    if value is None or optimum is None or optimum <= 0 or value < 0 or not nonnegative:
+        return None
+    return value / optimum
 
 
 class TensorBoardCallback(Callback):
@@ -54,7 +125,13 @@ class TensorBoardCallback(Callback):
     config as text and as hparams. A resumed run appends to the same folder, so curves go on."""
 
     def __init__(
-        self, logdir: Path, config: dict, hparams: dict, every_episodes: int | None = None
+        self,
+        logdir: Path,
+        config: dict,
+        hparams: dict,
+        every_episodes: int | None = None,
+        *,
+        success: bool = True,
     ) -> None:
         self.logdir, self.config, self.hparams, self.every = (
             Path(logdir),
@@ -62,6 +139,7 @@ class TensorBoardCallback(Callback):
             hparams,
             every_episodes,
         )
+        self.success = success  # whether the env defines success (the lakes)
         self._writer = None
         self._last_logged = -1
         self._writes = 0
@@ -73,8 +151,11 @@ class TensorBoardCallback(Callback):
         self._tf = tf
         self._writer = tf.summary.create_file_writer(str(self.logdir))
         self._last_logged = run.episodes
+        self._unit_steps = run.total_episodes is None
         if self.every is None:  # about 500 points a curve: plenty to read, cheap to write
-            self.every = max(100, run.total_episodes // 500)
+            total = run.total_steps if self._unit_steps else run.total_episodes
+            self.every = max(1000 if self._unit_steps else 100, total // 500)
+        self._last_logged = run.env_steps if self._unit_steps else run.episodes
         with self._writer.as_default(step=run.env_steps):
             tf.summary.text(
                 "config", "```json\n" + json.dumps(self.config, indent=2, sort_keys=True) + "\n```"
@@ -97,7 +178,8 @@ class TensorBoardCallback(Callback):
             tf.summary.scalar(
                 "charts/episodic_length", float(lengths.mean()) if lengths.size else 0.0
             )
-            tf.summary.scalar("charts/success_rate", run.success_rate)
+            if self.success:
+                tf.summary.scalar("charts/success_rate", run.success_rate)
             tf.summary.scalar("charts/epsilon", run.agent.exploration_rate)
             tf.summary.scalar("charts/learning_rate", run.agent.learning_rate)
             tf.summary.scalar("charts/steps_per_second", run.steps_per_second)
@@ -108,10 +190,11 @@ class TensorBoardCallback(Callback):
             if final or self._writes % 50 == 0:
                 run.agent.write_summaries(run.env_steps)
         self._writes += 1
-        self._last_logged = run.episodes
+        self._last_logged = run.env_steps if self._unit_steps else run.episodes
 
     def on_chunk_end(self, run: TrainingRun, batch) -> None:
-        if run.episodes - self._last_logged >= self.every:
+        now = run.env_steps if self._unit_steps else run.episodes
+        if now - self._last_logged >= self.every:
             self._write(run)
 
     def on_train_end(self, run: TrainingRun) -> None:
@@ -123,16 +206,19 @@ class TensorBoardCallback(Callback):
 class CheckpointCallback(Callback):
     """Save every ``every`` episodes, at the end, and when the run is interrupted."""
 
-    def __init__(self, directory: Path, every: int) -> None:
-        self.directory, self.every = Path(directory), every
+    def __init__(self, directory: Path, every: int, unit: str = "episodes") -> None:
+        self.directory, self.every, self.unit = Path(directory), every, unit
         self._last = 0
         self.path: Path | None = None
 
+    def _clock(self, run: TrainingRun) -> int:
+        return run.env_steps if self.unit == "steps" else run.episodes
+
     def on_train_begin(self, run: TrainingRun) -> None:
-        self._last = run.episodes
+        self._last = self._clock(run)
 
     def on_chunk_end(self, run: TrainingRun, batch) -> None:
-        if self.every > 0 and run.episodes - self._last >= self.every:
+        if self.every > 0 and self._clock(run) - self._last >= self.every:
             self.save(run)
 
     def on_train_end(self, run: TrainingRun) -> None:
@@ -140,4 +226,4 @@ class CheckpointCallback(Callback):
 
     def save(self, run: TrainingRun) -> None:
         self.path = run.agent.save(self.directory)
-        self._last = run.episodes
+        self._last = self._clock(run)

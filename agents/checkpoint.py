@@ -6,6 +6,7 @@ checkpoint from another map or agent is refused with one line instead of silentl
 
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
 
@@ -20,6 +21,20 @@ TABULAR_FILE = "checkpoint.npz"
 
 class CheckpointError(UsageError):
     """A checkpoint that cannot be read or does not belong to this run."""
+
+
+def env_identity(env) -> str:
+    """What a checkpoint must match: the project env's own identity (map, slipperiness, step
+    limit), else the Gymnasium id, its constructor options and its step limit."""
+    base = env.unwrapped
+    identity = getattr(base, "identity", None)
+    if identity is not None:
+        return str(identity)
+    spec = getattr(env, "spec", None) or getattr(base, "spec", None)
+    if spec is None:
+        return type(base).__name__
+    kwargs = json.dumps(spec.kwargs or {}, sort_keys=True, default=str)
+    return f"{spec.id}|{kwargs}|steps={spec.max_episode_steps}"
 
 
 def save_npz(

@@ -141,8 +141,12 @@ class ClassicQNetworkAgent:
         self._episodes.assign_add(tf.cast(n_episodes, tf.int64))
         return returns.stack(), lengths.stack()
 
-    def train_chunk(self, max_episodes: int) -> EpisodeBatch:
+    def train_chunk(self, max_episodes: int, max_steps: int | None = None) -> EpisodeBatch:
+        """Up to ``max_episodes`` whole episodes in one compiled call. ``max_steps`` only
+        shortens the chunk to a few episodes (an episode's length is not known in advance)."""
         n = int(min(max_episodes, MAX_CHUNK_EPISODES))
+        if max_steps is not None and max_steps < 1_000:
+            n = min(n, 10)
         steps_before = self.env_steps
         returns, lengths = self._run(tf.constant(n, dtype=tf.int32))
         return EpisodeBatch.from_lists(
@@ -161,6 +165,12 @@ class ClassicQNetworkAgent:
     def q_table(self) -> np.ndarray:
         return self.kernel.numpy().astype(np.float64)
 
+    def q_values(self, observations) -> np.ndarray:
+        return self.q_table()[np.asarray(observations, dtype=np.int64)]
+
+    def greedy_action(self, observation) -> int:
+        return int(self.q_table()[int(observation)].argmax())
+
     def write_summaries(self, step: int) -> None:
         tf.summary.histogram("weights/q_values/kernel", self.kernel, step=step)
 
@@ -176,7 +186,7 @@ class ClassicQNetworkAgent:
             "n_actions": self.n_actions,
         }
 
-    def save(self, directory: str | Path) -> Path:
+    def save(self, directory: str | Path, best: bool = False) -> Path:
         return self._checkpoint.save(
             directory, meta=self._meta(), state={"env_steps": self.env_steps}
         )

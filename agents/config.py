@@ -28,6 +28,7 @@ from agents.options import (
     probability,
     unit_open_closed,
 )
+from agents.recipes import LAKE_RECIPES, EnvFacts, gym_recipe, lake_size
 from common.errors import UsageError
 from envs.maps import parse_map
 
@@ -53,12 +54,19 @@ def lr(default: float) -> Any:
 
 
 def lr_end(default: float) -> Any:
-    return option(default, "learning rate after --lr-decay", check=positive)
+    return option(default, "learning rate at the end of its decay", check=positive)
 
 
-def lr_decay(default: int) -> Any:
-    help_ = "episodes (tabular) or env steps (DQN) over which the learning rate decays"
-    return option(default, help_, check=non_negative, metavar="N")
+def lr_decay(unit: str) -> Any:
+    help_ = (
+        f"absolute length of the learning-rate decay, in {unit} (default: --lr-fraction of the run)"
+    )
+    return option(None, help_, check=non_negative, metavar="N")
+
+
+def lr_fraction(default: float) -> Any:
+    help_ = "fraction of the run over which the learning rate decays (unless --lr-decay)"
+    return option(default, help_, check=probability)
 
 
 def lr_schedule() -> Any:
@@ -70,12 +78,19 @@ def epsilon_start() -> Any:
 
 
 def epsilon_end(default: float) -> Any:
-    return option(default, "exploration rate after --epsilon-decay", check=probability)
+    return option(default, "exploration rate at the end of its decay", check=probability)
 
 
-def epsilon_decay(default: int) -> Any:
-    help_ = "episodes (tabular) or env steps (DQN) over which epsilon decays"
-    return option(default, help_, check=non_negative, metavar="N")
+def epsilon_decay(unit: str) -> Any:
+    help_ = (
+        f"absolute length of the epsilon decay, in {unit} (default: --epsilon-fraction of the run)"
+    )
+    return option(None, help_, check=non_negative, metavar="N")
+
+
+def epsilon_fraction(default: float) -> Any:
+    help_ = "fraction of the run over which epsilon decays (unless --epsilon-decay)"
+    return option(default, help_, check=probability)
 
 
 def epsilon_schedule() -> Any:
@@ -98,12 +113,13 @@ def parse_hidden(text: str) -> tuple[int, ...]:
 # -- the agents -----------------------------------------------------------------------------------
 @dataclass
 class TabularConfig:
-    """Tabular Q-learning; decays are counted in episodes."""
+    """Tabular Q-learning; decays are counted in episodes (in env steps under a --steps budget)."""
 
     gamma: float = gamma()
     lr: float = lr(0.1)
     lr_end: float = lr_end(0.01)
-    lr_decay: int = lr_decay(8_000)
+    lr_decay: int | None = lr_decay("episodes (env steps when the budget is --steps)")
+    lr_fraction: float = lr_fraction(0.8)
     lr_schedule: str = lr_schedule()
     exploration: str = option(
         "epsilon",
@@ -112,7 +128,8 @@ class TabularConfig:
     )
     epsilon_start: float = epsilon_start()
     epsilon_end: float = epsilon_end(0.01)
-    epsilon_decay: int = epsilon_decay(8_000)
+    epsilon_decay: int | None = epsilon_decay("episodes (env steps when the budget is --steps)")
+    epsilon_fraction: float = epsilon_fraction(0.8)
     epsilon_schedule: str = epsilon_schedule()
 
     def __post_init__(self) -> None:
@@ -148,7 +165,8 @@ class DQNConfig:
     gamma: float = gamma()
     lr: float = lr(1e-3)
     lr_end: float = lr_end(1e-5)
-    lr_decay: int = lr_decay(60_000)
+    lr_decay: int | None = lr_decay("env steps")
+    lr_fraction: float = lr_fraction(1.0)
     lr_schedule: str = lr_schedule()
     double: bool = option(True, "Double DQN targets (online net picks, target net scores)")
     loss: str = option("huber", "TD loss", choices=("huber", "mse"))
@@ -181,7 +199,15 @@ class DQNConfig:
     )
     epsilon_start: float = epsilon_start()
     epsilon_end: float = epsilon_end(0.02)
-    epsilon_decay: int = epsilon_decay(20_000)
+    epsilon_decay: int | None = epsilon_decay("env steps")
+    epsilon_fraction: float = epsilon_fraction(1 / 3)
+    episode_length: float | None = option(
+        None,
+        "env steps an episode is expected to take: turns an --episodes budget into env steps "
+        "for the decays (default: the env's step limit)",
+        check=positive,
+        metavar="N",
+    )
     epsilon_schedule: str = epsilon_schedule()
     save_replay: bool = option(False, "include the replay buffer in checkpoints")
     encoder: str | None = option(
@@ -213,70 +239,87 @@ AGENTS = {
     "dqn": AgentKind("dqn", DQNConfig, "DQN", "dqn", "--q-net"),
 }
 
-#: What differs from the dataclass defaults, per agent and lake size (small: 16 cells or fewer).
-RECIPES: dict[str, dict[str, dict[str, Any]]] = {
-    "tabular": {
-        "small": {"episodes": 10_000},
-        "large": {"episodes": 50_000, "lr_decay": 40_000, "epsilon_decay": 40_000, "gamma": 0.999},
-    },
-    "classic": {"small": {"episodes": 6_000}, "large": {"episodes": 6_000}},
-    "dqn": {  # decays in env steps: about what the episodes take on 4x4, half of them on 8x8
-        "small": {"episodes": 3_000},
-        "large": {
-            "episodes": 12_000,
-            "lr_decay": 600_000,
-            "epsilon_decay": 200_000,
-            "gamma": 0.999,
-        },
-    },
-}
+#: The lakes' recipes (what differs from the dataclass defaults, per agent and lake size); the
+#: recipes of other envs are in :mod:`agents.recipes`.
+RECIPES = LAKE_RECIPES
+LAKES = ("frozenlake", "frozenlake-pixels", "frozenlake-digits")
+#: Options that only the project's own lakes read.
+LAKE_OPTIONS = ("map", "slippery", "map_seed", "data_dir")
+BUDGET = ("episodes", "steps")
 
 
-def lake_size(rows: tuple[str, ...]) -> str:
-    return "small" if len(rows) * len(rows[0]) <= 16 else "large"
+def is_lake(env: str) -> bool:
+    return env.lower() in LAKES
 
 
 # -- the run --------------------------------------------------------------------------------------
 @dataclass
 class RunConfig:
     """What to train on, for how long, and where the outputs go; ``agent_config`` holds the
-    chosen agent's own options."""
+    chosen agent's own options, ``env_options`` the env constructor's keyword arguments."""
 
     env: str = "frozenlake"
     agent: str = "tabular"
     map: str = option(
         "4x4",
-        "lake layout: 4x4, 8x8, random:N (drawn from --map-seed), or rows like SFFF,FHFH,FFFH,HFFG",
+        "project lakes: layout 4x4, 8x8, random:N (drawn from --map-seed), or rows like "
+        "SFFF,FHFH,FFFH,HFFG (FrozenLake-v1: --env-option map_name=8x8)",
         metavar="MAP",
     )
-    slippery: bool = option(True, "moves slip sideways with probability 2/3 (is_slippery)")
+    slippery: bool = option(
+        True, "project lakes: moves slip sideways with probability 2/3 (is_slippery)"
+    )
     max_episode_steps: int | None = option(
         None,
-        "step limit of an episode (default: 100 for 4x4, 200 for 8x8, as Gymnasium)",
+        "step limit of an episode (default: the env's own; 100 for 4x4 lakes, 200 for 8x8)",
         check=positive,
         metavar="N",
     )
-    map_seed: int | None = option(None, "seed of a random:N map (default: --seed)", metavar="N")
+    map_seed: int | None = option(
+        None, "project lakes: seed of a random:N map (default: --seed)", metavar="N"
+    )
     data_dir: str | None = option(
         None,
         "frozenlake-digits: folder with MNIST's files (mnist.npz); "
         "default: $DLTF_MNIST_DIR, then the cache",
         metavar="DIR",
     )
-    episodes: int | None = option(None, "training episodes", check=positive, metavar="N")
+    episodes: int | None = option(None, "training budget in episodes", check=positive, metavar="N")
+    steps: int | None = option(
+        None,
+        "training budget in env steps (SB3's total_timesteps); with --episodes too, the run "
+        "stops at whichever comes first",
+        check=positive,
+        metavar="N",
+    )
     seed: int = option(0, "seed of everything random: same seed, same numbers", metavar="N")
-    eval_episodes: int = option(
-        1000,
-        "seeded greedy episodes sampled at the end (the exact value is computed too)",
+    async_envs: bool = option(
+        False, "DQN: step its environments in subprocesses (Gymnasium's AsyncVectorEnv)"
+    )
+    eval_episodes: int | None = option(
+        None,
+        "greedy episodes sampled at the end, on seeds disjoint from training (default: 1000 on "
+        "the lakes, 100 elsewhere; the exact value is computed too where the env has a model)",
         check=non_negative,
         metavar="N",
     )
     eval_every: int | None = option(
         None,
-        "episodes between exact evaluations of the greedy policy "
-        "(default: 1/20 of the run; 0: only at the end)",
+        "episodes (env steps under a --steps budget) between evaluations of the greedy policy, "
+        "the best one kept (default: 1/100 of the run where the env has a model, 1/20 "
+        "elsewhere; 0: only at the end)",
         check=non_negative,
         metavar="N",
+    )
+    eval_check_episodes: int = option(
+        10,
+        "greedy episodes of each periodic evaluation, where the env has no model (a model's "
+        "evaluation is exact)",
+        check=positive,
+        metavar="N",
+    )
+    keep_final: bool = option(
+        False, "hand over the final policy instead of the best one the evaluations saw"
     )
     logdir: str | None = option(
         None,
@@ -294,7 +337,8 @@ class RunConfig:
     )
     checkpoint_every: int | None = option(
         None,
-        "episodes between checkpoints (default: 1/10 of the run)",
+        "episodes (env steps under a --steps budget) between checkpoints "
+        "(default: 1/10 of the run)",
         check=non_negative,
         metavar="N",
     )
@@ -304,14 +348,31 @@ class RunConfig:
         "from its checkpoint",
     )
     agent_config: TabularConfig | ClassicConfig | DQNConfig = field(default_factory=TabularConfig)
+    env_options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def kind(self) -> AgentKind:
         return AGENTS[self.agent]
 
+    @property
+    def budget_unit(self) -> str:
+        """What the run counts: episodes, or env steps when only --steps bounds it."""
+        return "episodes" if self.episodes is not None else "steps"
+
+    @property
+    def budget(self) -> int:
+        return int(self.episodes if self.episodes is not None else self.steps)
+
     def to_dict(self) -> dict[str, Any]:
-        """The flat form of ``config.json``: keys are the TOML keys."""
-        return {"env": self.env, "agent": self.agent, **as_dict(self), **as_dict(self.agent_config)}
+        """The flat form of ``config.json``: keys are the TOML keys (``env_options`` is the TOML
+        ``[env]`` table)."""
+        return {
+            "env": self.env,
+            "agent": self.agent,
+            **as_dict(self),
+            **as_dict(self.agent_config),
+            "env_options": dict(self.env_options),
+        }
 
 
 RUN_FIELDS = {f.name: f for f in option_fields(RunConfig)}
@@ -336,8 +397,18 @@ def agent_from_q_net(kind: str | bool | None) -> str:
 
 
 # -- reading options ------------------------------------------------------------------------------
+def env_table(value: Any, source: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise UsageError(
+            f"'env' in {source} must be a table of the env's options, "
+            "like [env] is_slippery = false"
+        )
+    return {str(k): v for k, v in value.items()}
+
+
 def normalise_keys(data: dict[str, Any], source: str) -> dict[str, Any]:
-    """TOML or JSON keys (dashes or underscores) to field names, values checked against types."""
+    """TOML or JSON keys (dashes or underscores) to field names, values checked against types;
+    the ``[env]`` table (``env_options`` in ``config.json``) holds the env's own options."""
     out: dict[str, Any] = {}
     for key, value in data.items():
         name = key.replace("-", "_")
@@ -347,30 +418,54 @@ def normalise_keys(data: dict[str, Any], source: str) -> dict[str, Any]:
             if value not in AGENTS:
                 raise UsageError(f"key 'agent' in {source} must be one of {', '.join(AGENTS)}")
             out["agent"] = value
+        elif name in ("env", "env_options"):
+            out["env_options"] = env_table(value, source)
         elif name in RUN_FIELDS or name in AGENT_FIELDS:
             out[name] = coerce(RUN_FIELDS.get(name) or AGENT_FIELDS[name], value, source)
         else:
             raise UsageError(
                 f"unknown key {key!r} in {source}: valid keys are the long flags, "
-                "e.g. episodes, map, lr"
+                "e.g. episodes, map, lr, and the [env] table"
             )
     return out
 
 
 def read_toml(path: str) -> dict[str, Any]:
-    """Options from a TOML file (keys as the long flags, dashes or underscores)."""
+    """Options from a TOML file (keys as the long flags, dashes or underscores; an ``[env]``
+    table for the env's constructor options)."""
     try:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
     except FileNotFoundError:
         raise UsageError(f"config file {path} not found") from None
+    except IsADirectoryError:
+        raise UsageError(f"config file {path} is a folder: give a .toml file") from None
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"config file {path} is not valid TOML: {exc}") from None
     return normalise_keys(data, source=f"config file {path}")
 
 
+#: Paths that ``config.json`` stores relative to the run folder when they lie inside it, so a
+#: copied run folder resumes into itself.
+FOLDER_PATHS = ("logdir", "checkpoint_dir")
+
+
+def relative_paths(values: dict[str, Any], logdir: Path) -> dict[str, Any]:
+    """``values`` with the run folder's own paths written relative to it (``.`` for itself)."""
+    out = dict(values)
+    root = Path(logdir).resolve()
+    for key in FOLDER_PATHS:
+        if out.get(key) is None:
+            continue
+        path = Path(out[key]).resolve()
+        if path == root or root in path.parents:
+            out[key] = str(path.relative_to(root)) if path != root else "."
+    return out
+
+
 def read_saved_config(logdir: Path) -> dict[str, Any]:
-    """The options of the run in ``logdir`` (its ``config.json``)."""
+    """The options of the run in ``logdir`` (its ``config.json``); paths saved relative to the
+    run folder are read relative to where it is now."""
     path = Path(logdir) / "config.json"
     try:
         data = json.loads(path.read_text())
@@ -378,7 +473,7 @@ def read_saved_config(logdir: Path) -> dict[str, Any]:
         raise UsageError(
             f"{logdir} has no config.json: is it a run folder? (give the run's --logdir)"
         ) from None
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path} is unreadable ({exc})") from None
     if not isinstance(data, dict):
         raise UsageError(f"{path} is not a run's config (expected a JSON object)")
@@ -386,9 +481,21 @@ def read_saved_config(logdir: Path) -> dict[str, Any]:
     known = {
         k: v
         for k, v in data.items()
-        if (k in RUN_FIELDS or k in AGENT_FIELDS or k == "agent") and v is not None
+        if (k in RUN_FIELDS or k in AGENT_FIELDS or k in ("agent", "env_options")) and v is not None
     }
+    for key in FOLDER_PATHS:
+        if isinstance(known.get(key), str) and not Path(known[key]).is_absolute():
+            known[key] = str(Path(logdir) / known[key]) if known[key] != "." else str(logdir)
     return normalise_keys(known, source=str(path))
+
+
+def saved_env(logdir: Path) -> str | None:
+    """The env name a run folder was trained on."""
+    try:
+        data = json.loads((Path(logdir) / "config.json").read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return data.get("env") if isinstance(data, dict) else None
 
 
 def refuse_foreign_options(agent: str, given: dict[str, Any]) -> None:
@@ -402,31 +509,83 @@ def refuse_foreign_options(agent: str, given: dict[str, Any]) -> None:
             )
 
 
+def refuse_lake_options(env: str, given: dict[str, Any]) -> None:
+    for name in LAKE_OPTIONS:
+        if name in given and not is_lake(env):
+            hint = (
+                " (for FrozenLake-v1: --env-option map_name=8x8, --env-option is_slippery=false)"
+                if name in ("map", "slippery")
+                else ""
+            )
+            raise UsageError(
+                f"{flag(name)} is an option of the project's lakes ({', '.join(LAKES)}), "
+                f"not of {env}{hint}"
+            )
+    if is_lake(env) and given.get("env_options"):
+        raise UsageError(
+            f"{env} takes its options as flags (--map, --slippery, --max-episode-steps), "
+            "not --env-option"
+        )
+
+
+def recipe_for(
+    env: str, agent: str, run_values: dict[str, Any], facts: EnvFacts | None
+) -> dict[str, Any]:
+    """The recipe of ``agent`` on ``env``: the lakes' by map size, else by Gymnasium id."""
+    if is_lake(env):
+        seed = run_values.get("seed", 0)
+        map_seed = run_values.get("map_seed")
+        rows = parse_map(run_values.get("map", "4x4"), seed=seed if map_seed is None else map_seed)
+        recipe = dict(RECIPES[agent][lake_size(rows)])
+        recipe.setdefault("eval_episodes", 1000)
+        return recipe
+    rows = facts.lake_rows if facts is not None else None
+    recipe = gym_recipe(env, agent, facts, rows)
+    recipe.setdefault("eval_episodes", 1000 if rows is not None else 100)
+    return recipe
+
+
 def build_config(
-    given: dict[str, Any], file_values: dict[str, Any], saved: dict[str, Any] | None = None
+    given: dict[str, Any],
+    file_values: dict[str, Any],
+    saved: dict[str, Any] | None = None,
+    *,
+    env: str = "frozenlake",
+    facts: EnvFacts | None = None,
 ) -> RunConfig:
     """Layer recipe < saved run < file < flags into a checked :class:`RunConfig`.
 
-    ``saved`` may hold options of another agent kind's recipe (a run folder written before the
-    configs were split per agent): those are dropped, while given ones are refused."""
+    A budget given in the file or on the command line (``episodes``, ``steps``) replaces the
+    recipe's and the saved run's whole budget. ``saved`` may hold options of another agent
+    kind's recipe (a run folder written before the configs were split per agent): those are
+    dropped, while given ones are refused. ``facts`` (the env's spaces and step limit) size the
+    generic recipe of an env that has none."""
     layered = {**file_values, **given}
     agent = layered.get("agent", (saved or {}).get("agent", "tabular"))
     refuse_foreign_options(agent, layered)
+    refuse_lake_options(env, layered)
     own = {f.name for f in option_fields(AGENTS[agent].config)} | set(RUN_FIELDS)
-    layered = {k: v for k, v in (saved or {}).items() if k in own} | layered
-    run_values = {k: v for k, v in layered.items() if k in RUN_FIELDS}
-    seed = run_values.get("seed", 0)
-    map_seed = run_values.get("map_seed")
-    rows = parse_map(run_values.get("map", "4x4"), seed=seed if map_seed is None else map_seed)
-    recipe = RECIPES[agent][lake_size(rows)]
-    values = {**recipe, **layered}
+    own.add("env_options")
+    earlier = {k: v for k, v in (saved or {}).items() if k in own}
+    run_values = {k: v for k, v in (earlier | layered).items() if k in RUN_FIELDS}
+    recipe = recipe_for(env, agent, run_values, facts)
+    if any(k in layered for k in BUDGET):
+        recipe = {k: v for k, v in recipe.items() if k not in BUDGET}
+        earlier = {k: v for k, v in earlier.items() if k not in BUDGET}
+    elif any(k in earlier for k in BUDGET):
+        recipe = {k: v for k, v in recipe.items() if k not in BUDGET}
+    values = {**recipe, **earlier, **layered}
     agent_values = {k: v for k, v in values.items() if k in AGENT_FIELDS}
     cfg = RunConfig(
+        env=env,
         agent=agent,
         agent_config=AGENTS[agent].config(**agent_values),
+        env_options=dict(values.get("env_options") or {}),
         **{k: v for k, v in values.items() if k in RUN_FIELDS},
     )
     check(cfg)
+    if cfg.episodes is None and cfg.steps is None:
+        cfg.steps = 100_000
     return cfg
 
 

@@ -29,6 +29,7 @@ TILE_STYLES = {
     "F": "black on bright_white",
     "H": "bold white on blue",
     "G": "bold black on green",
+    "C": "bold white on red",  # CliffWalking's cliff
 }
 
 
@@ -60,8 +61,8 @@ def lake_table(rows: tuple[str, ...], q_table: np.ndarray) -> Table:
         cells = []
         for c, tile in enumerate(row):
             s = r * n_cols + c
-            if tile in "HG":
-                label = " hole " if tile == "H" else " goal "
+            if tile in "HGC":
+                label = {"H": " hole ", "G": " goal ", "C": " cliff "}[tile]
             else:
                 label = f"{ACTION_ARROWS[policy[s]]} {values[s]:.2f}"
             cells.append(Text(label, style=TILE_STYLES[tile]))
@@ -69,13 +70,37 @@ def lake_table(rows: tuple[str, ...], q_table: np.ndarray) -> Table:
     return grid
 
 
-def format_plain(run: TrainingRun) -> str:
-    exact = run.metrics.get("eval/exact_success_rate")
-    exact_text = f" exact={exact:.4f}" if exact is not None else ""
+def budget_text(run: TrainingRun) -> str:
+    parts = []
+    if run.total_episodes is not None:
+        parts.append(f"episode {run.episodes}/{run.total_episodes} steps={run.env_steps}")
+    else:
+        parts.append(f"steps {run.env_steps}/{run.total_steps} episodes={run.episodes}")
+    return " ".join(parts)
+
+
+def eval_text(run: TrainingRun, optimum: float | None) -> str | None:
+    """The last evaluation: exact value against the optimum, or sampled mean +- std."""
+    exact = run.metrics.get("eval/exact_return")
+    if exact is not None and optimum is not None:
+        ratio = run.metrics.get("eval/optimality_ratio")
+        tail = f" = {ratio:.3f} x optimum" if ratio is not None else f", gap {optimum - exact:.4g}"
+        return f"{exact:.4f} (optimum {optimum:.4f}){tail}"
+    mean = run.metrics.get("eval/mean_return")
+    if mean is not None:
+        return f"{mean:.4g} ± {run.metrics.get('eval/return_std', 0.0):.3g}"
+    return None
+
+
+def format_plain(run: TrainingRun, success: bool = True, optimum: float | None = None) -> str:
+    recent = (
+        f"success@100={run.success_rate:.3f}" if success else f"return@100={run.mean_return:.4g}"
+    )
+    evaluation = eval_text(run, optimum)
+    eval_part = f" eval={evaluation}" if evaluation else ""
     return (
-        f"episode {run.episodes}/{run.total_episodes} steps={run.env_steps} "
-        f"success@100={run.success_rate:.3f} epsilon={run.agent.exploration_rate:.4f} "
-        f"lr={run.agent.learning_rate:.4g} steps/s={run.steps_per_second:,.0f}{exact_text}"
+        f"{budget_text(run)} {recent} epsilon={run.agent.exploration_rate:.4f} "
+        f"lr={run.agent.learning_rate:.4g} steps/s={run.steps_per_second:,.0f}{eval_part}"
     )
 
 
@@ -91,15 +116,16 @@ class Dashboard(Callback):
         console: Console | None = None,
         refresh_seconds: float = 0.2,
         plain_every_seconds: float = 5.0,
+        success: bool = True,
     ) -> None:
-        self.title, self.rows, self.optimum = title, rows, optimum
+        self.title, self.rows, self.optimum, self.success = title, rows, optimum, success
         self.console = console or Console()
         self.live_mode = self.console.is_terminal
         self.refresh_seconds = refresh_seconds if self.live_mode else plain_every_seconds
         self._live: Live | None = None
         self._last = 0.0
         self._progress = Progress(
-            TextColumn("[bold]episodes"),
+            TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("•"),
@@ -114,20 +140,33 @@ class Dashboard(Callback):
         stats = Table.grid(padding=(0, 2))
         stats.add_column(style="bold cyan")
         stats.add_column()
-        stats.add_row("episodes", f"{run.episodes:,} / {run.total_episodes:,}")
-        stats.add_row("env steps", f"{run.env_steps:,}")
-        stats.add_row(
-            "success (last 100)", f"{run.success_rate:.3f}  {sparkline(run.success_history)}"
-        )
+        total = f" / {run.total_episodes:,}" if run.total_episodes is not None else ""
+        stats.add_row("episodes", f"{run.episodes:,}{total}")
+        total = f" / {run.total_steps:,}" if run.total_steps is not None else ""
+        stats.add_row("env steps", f"{run.env_steps:,}{total}")
+        if self.success:
+            stats.add_row(
+                "success (last 100)", f"{run.success_rate:.3f}  {sparkline(run.success_history)}"
+            )
+        else:
+            history = run.return_history
+            low, high = (min(history), max(history)) if history else (0.0, 1.0)
+            stats.add_row(
+                "return (last 100)",
+                f"{run.mean_return:.4g}  {sparkline(history, low=low, high=high)}",
+            )
         stats.add_row("epsilon", f"{run.agent.exploration_rate:.4f}")
         stats.add_row("learning rate", f"{run.agent.learning_rate:.4g}")
         stats.add_row("steps/s", f"{run.steps_per_second:,.0f}")
-        exact = run.metrics.get("eval/exact_success_rate")
-        if exact is not None and self.optimum:
-            stats.add_row(
-                "greedy policy (exact)",
-                f"{exact:.4f}  = {exact / self.optimum:.3f} x optimum {self.optimum:.4f}",
+        evaluation = eval_text(run, self.optimum)
+        if evaluation is not None:
+            label = (
+                "greedy policy (exact)" if "eval/exact_return" in run.metrics else "greedy policy"
             )
+            stats.add_row(label, evaluation)
+        best = run.metrics.get("eval/best_score")
+        if best is not None:
+            stats.add_row("best kept", f"{best:.4g}")
         for tag in sorted(t for t in run.metrics if t.startswith("losses/")):
             stats.add_row(tag.split("/", 1)[1], f"{run.metrics[tag]:.4g}")
         parts = [self._progress, stats]
@@ -141,9 +180,16 @@ class Dashboard(Callback):
             )
         return Panel(Group(*parts), title=self.title, border_style="blue")
 
+    def _completed(self, run: TrainingRun) -> int:
+        return run.episodes if self._by_episodes else run.env_steps
+
     def on_train_begin(self, run: TrainingRun) -> None:
+        self._by_episodes = run.total_episodes is not None
+        total = run.total_episodes if self._by_episodes else run.total_steps
         self._task = self._progress.add_task(
-            "train", total=run.total_episodes, completed=run.episodes
+            "episodes" if self._by_episodes else "env steps",
+            total=total,
+            completed=self._completed(run),
         )
         if self.live_mode:
             self._live = Live(
@@ -151,10 +197,12 @@ class Dashboard(Callback):
             )
             self._live.start()
         else:
-            self.console.print(
-                f"{self.title}: training {run.total_episodes - run.episodes} episodes",
-                highlight=False,
+            left = (
+                f"{run.total_episodes - run.episodes} episodes"
+                if self._by_episodes
+                else f"{run.total_steps - run.env_steps} env steps"
             )
+            self.console.print(f"{self.title}: training {left}", highlight=False)
         self._last = time.perf_counter()
 
     def on_chunk_end(self, run: TrainingRun, batch) -> None:
@@ -165,11 +213,12 @@ class Dashboard(Callback):
         self._show(run)
 
     def _show(self, run: TrainingRun) -> None:
-        self._progress.update(self._task, completed=run.episodes)
+        self._progress.update(self._task, completed=self._completed(run))
         if self._live is not None:
             self._live.update(self.render(run), refresh=True)
         else:
-            self.console.print(format_plain(run), highlight=False, soft_wrap=True)
+            line = format_plain(run, self.success, self.optimum)
+            self.console.print(line, highlight=False, soft_wrap=True)
 
     def on_train_end(self, run: TrainingRun) -> None:
         self._show(run)

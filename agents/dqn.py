@@ -22,6 +22,7 @@ Speed comes from where the Python/TensorFlow boundary sits:
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import keras
@@ -30,11 +31,12 @@ import tensorflow as tf
 from gymnasium import spaces
 
 from agents.checkpoint import CheckpointError
+from agents.checkpoint import env_identity as single_env_identity
 from agents.config import DQNConfig
 from agents.episodes import EpisodeBatch
 from agents.replay import ReplayBuffer
 from agents.rng import restore_rng, rng_state_json
-from agents.schedules import make_schedule
+from agents.schedules import decay_length, make_schedule
 from agents.tf_checkpoint import TFCheckpoint
 from perception.encoders import Encoder, EndToEnd
 from perception.featurizers import Featurizer, make_featurizer, state_images
@@ -73,12 +75,35 @@ class NumpyMLP:
         return x @ kernel + bias
 
 
+def step_limit(venv) -> int | None:
+    """The episode step limit of a vector env's copies, if it has one."""
+    limit = getattr(venv, "max_episode_steps", None)
+    if limit is None and getattr(venv, "envs", None):
+        spec = getattr(venv.envs[0], "spec", None)
+        limit = getattr(spec, "max_episode_steps", None)
+    if limit is None:
+        spec = getattr(venv, "spec", None)
+        limit = getattr(spec, "max_episode_steps", None)
+    return int(limit) if limit else None
+
+
 def env_identity(venv) -> str:
-    """What a checkpoint must match: the env's own identity if it has one, else its spec."""
+    """What a checkpoint must match: the env's own identity if it has one, else one copy's
+    (:func:`agents.checkpoint.env_identity`: Gymnasium id, options, step limit)."""
     identity = getattr(venv, "identity", None)
-    if identity is None and getattr(venv, "envs", None):
-        identity = getattr(venv.envs[0].unwrapped, "identity", None) or str(venv.envs[0].spec)
-    return str(identity)
+    if identity is not None:
+        return str(identity)
+    inner = venv
+    while not getattr(inner, "envs", None) and getattr(inner, "env", None) is not None:
+        inner = inner.env  # vector wrappers
+    if getattr(inner, "envs", None):
+        return single_env_identity(inner.envs[0])
+    try:  # AsyncVectorEnv: ask a copy
+        spec = inner.get_attr("spec")[0]
+    except Exception:  # noqa: BLE001 - no way to ask: the class name must do
+        return type(inner).__name__
+    kwargs = json.dumps(spec.kwargs or {}, sort_keys=True, default=str)
+    return f"{spec.id}|{kwargs}|steps={spec.max_episode_steps}"
 
 
 class DQNAgent:
@@ -125,10 +150,7 @@ class DQNAgent:
             else tf.function(lambda x: self.online(tf.cast(x, tf.float32), training=False))
         )
         self.buffer = ReplayBuffer(config.buffer_size, self.input_shape, featurizer.dtype)
-        self.lr = make_schedule(config.lr_schedule, config.lr, config.lr_end, config.lr_decay)
-        self.epsilon = make_schedule(
-            config.epsilon_schedule, config.epsilon_start, config.epsilon_end, config.epsilon_decay
-        )
+        self.set_budget(None, None)
         self.episodes = 0
         self.env_steps = 0
         self.updates = 0
@@ -150,6 +172,27 @@ class DQNAgent:
         self._update_fn = tf.function(self._update_many, jit_compile=True)
         self._checkpoint = TFCheckpoint(
             online=self.online, target=self.target, optimizer=self.optimizer
+        )
+
+    def set_budget(self, episodes: int | None, steps: int | None) -> None:
+        """Size the decays (counted in env steps) to the run: fractions of its steps, or of its
+        episodes times ``episode_length`` (default: the env's step limit)."""
+        cfg = self.config
+        if steps is not None:
+            budget = float(steps)
+        elif episodes is not None:
+            length = cfg.episode_length or step_limit(self.venv) or 200
+            budget = episodes * float(length)
+        else:
+            budget = None
+        self.lr = make_schedule(
+            cfg.lr_schedule, cfg.lr, cfg.lr_end, decay_length(cfg.lr_decay, cfg.lr_fraction, budget)
+        )
+        self.epsilon = make_schedule(
+            cfg.epsilon_schedule,
+            cfg.epsilon_start,
+            cfg.epsilon_end,
+            decay_length(cfg.epsilon_decay, cfg.epsilon_fraction, budget),
         )
 
     # -- the compiled update ----------------------------------------------------------------------
@@ -335,7 +378,12 @@ class DQNAgent:
         return self._act_fn(inputs).numpy()
 
     def q_values(self, observations) -> np.ndarray:
+        """Q-values of a batch of raw observations."""
         return self._q(self.featurizer(observations))
+
+    def greedy_action(self, observation) -> int:
+        """The greedy action for one raw observation."""
+        return int(self.q_values(np.asarray(observation)[None]).argmax())
 
     def q_table(self) -> np.ndarray:
         """Q-values of every state: its index for discrete envs, its clean image for image envs."""
@@ -379,7 +427,8 @@ class DQNAgent:
             "perception": self.featurizer.tag,
         }
 
-    def save(self, directory: str | Path) -> Path:
+    def save(self, directory: str | Path, best: bool = False) -> Path:
+        """A checkpoint of everything a resume needs (``best``: a kept policy, without replay)."""
         state = {
             "episodes": self.episodes,
             "env_steps": self.env_steps,
@@ -390,7 +439,7 @@ class DQNAgent:
             "env_rngs": [rng_state_json(g) for g in self._env_generators()],
         }
         path = self._checkpoint.save(directory, meta=self._meta(), state=state)
-        if self.config.save_replay:
+        if self.config.save_replay and not best:
             self.buffer.save(Path(directory) / "replay.npz")
         return path
 

@@ -1,47 +1,183 @@
-"""Evaluation of a greedy policy: sampled over seeded episodes, and exact from the planner."""
+"""Evaluation of a greedy policy: exact where the env has a model, sampled everywhere.
+
+- :class:`Judge`: the exact expected return of a stationary policy (one action per state) and the
+  optimum, from the env's model: the project lakes' planner, or a Gymnasium toy-text env's
+  ``unwrapped.P`` read by :mod:`envs.planner`. A policy that never ends an episode (no step limit)
+  has no value: :meth:`Judge.value` says so with ``None``.
+- :func:`sample_returns`: the greedy policy played for ``episodes`` episodes, episode ``i`` seeded
+  with ``seed + i`` (callers pass seeds disjoint from training's), mean and standard deviation of
+  the return. "Success" (a positive return) only where the env defines it: the lakes.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from envs.planner import evaluate_policy
+#: Offset of evaluation seeds from the run's seed: training seeds its envs with seed .. seed+n-1.
+EVAL_SEED_OFFSET = 1_000_003
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    sampled_success_rate: float
-    mean_return: float
-    exact_success_rate: float
+    """One evaluation of a greedy policy. ``exact_return`` is None without a model or when the
+    policy never ends an episode (``never_ends``); sampled figures are None when no episodes were
+    played."""
+
     episodes: int
+    return_mean: float | None = None
+    return_std: float | None = None
+    success_rate: float | None = None
+    exact_return: float | None = None
+    never_ends: bool = False
+
+    @property
+    def score(self) -> float:
+        """What keep-best compares: the exact return, else the sampled mean (-inf if neither)."""
+        if self.exact_return is not None:
+            return self.exact_return
+        if self.never_ends:
+            return -math.inf
+        return self.return_mean if self.return_mean is not None else -math.inf
 
 
-def sample_policy(env, policy: np.ndarray, episodes: int, seed: int) -> tuple[float, float]:
-    """Success rate and mean return of a state -> action table over ``episodes`` seeded episodes.
-    The table is indexed by the env's true state, so image envs are scored the same way."""
-    actions = np.asarray(policy).tolist()
+class Judge:
+    """Exact evaluation from a model: ``optimum`` and ``value(policy)``."""
+
+    optimum: float
+    #: whether the return is a success probability (the lakes: reward 1 on the goal only)
+    success: bool = False
+    #: whether every return is >= 0, so that value / optimum reads as a ratio
+    nonnegative: bool = True
+
+    def value(self, policy: np.ndarray) -> float | None:
+        raise NotImplementedError
+
+
+class LakeJudge(Judge):
+    """The project lakes: the probability of reaching the goal within the step limit."""
+
+    success = True
+
+    def __init__(self, env) -> None:
+        from envs.planner import evaluate_policy, plan
+
+        self.env, self._evaluate = env, evaluate_policy
+        self.optimum = plan(env).success_probability
+
+    def value(self, policy: np.ndarray) -> float:
+        return self._evaluate(self.env, policy)
+
+
+class ModelJudge(Judge):
+    """Any env whose model :func:`envs.planner` can read (a Gymnasium toy-text env's ``P``)."""
+
+    def __init__(self, model, success: bool = False) -> None:
+        from envs import planner
+
+        self.model, self.success = model, success
+        self.nonnegative = bool(model.nonnegative)
+        self._planner = planner
+        self.optimum = float(planner.solve(model).value)
+
+    def value(self, policy: np.ndarray) -> float | None:
+        result = self._planner.policy_return(self.model, np.asarray(policy, dtype=np.int64))
+        if result.never_ends or result.value is None or not math.isfinite(result.value):
+            return None
+        return float(result.value)
+
+
+def defines_success(env) -> bool:
+    """FrozenLake pays 1 on the goal and nothing else: there a positive return is a success."""
+    return type(env.unwrapped).__name__ == "FrozenLakeEnv"
+
+
+def make_judge(env) -> Judge | None:
+    """The exact judge of ``env``, or None when it has no model the planner reads."""
     base = env.unwrapped
-    total, successes = 0.0, 0
+    if hasattr(base, "table") and hasattr(base, "start_state"):
+        return LakeJudge(env)
+    try:
+        from envs.tabular_model import exact_model
+    except ImportError:  # the env side has no model reader: sampled evaluation only
+        return None
+    model = exact_model(env)
+    return None if model is None else ModelJudge(model, success=defines_success(env))
+
+
+def sample_returns(
+    env,
+    act: Callable[[object], int],
+    episodes: int,
+    seed: int,
+    *,
+    max_steps: int | None = None,
+) -> tuple[np.ndarray, bool]:
+    """Returns of ``episodes`` greedy episodes (``act(observation) -> action``), episode ``i``
+    reset with ``seed + i``. ``max_steps`` bounds an episode of an env without a step limit; the
+    second result says whether that bound cut one short."""
+    returns = np.zeros(episodes)
+    cut = False
     for i in range(episodes):
-        env.reset(seed=seed) if i == 0 else env.reset()
-        episode_return = 0.0
+        obs, _ = env.reset(seed=seed + i)
+        total, steps = 0.0, 0
         while True:
-            _, reward, terminated, truncated, _ = env.step(actions[base.state])
-            episode_return += reward
+            obs, reward, terminated, truncated, _ = env.step(act(obs))
+            total += float(reward)
+            steps += 1
             if terminated or truncated:
                 break
-        total += episode_return
-        successes += episode_return > 0
-    return successes / episodes, total / episodes
+            if max_steps is not None and steps >= max_steps:
+                cut = True
+                break
+        returns[i] = total
+    return returns, cut
 
 
-def evaluate(agent, env, episodes: int, seed: int) -> Evaluation:
-    """Greedy policy of ``agent`` (from its Q-table over all states) on a separate ``env``."""
-    policy = agent.q_table().argmax(axis=1)
-    exact = evaluate_policy(env, policy)
-    if episodes > 0:
-        sampled, mean_return = sample_policy(env, policy, episodes, seed)
-    else:
-        sampled, mean_return = float("nan"), float("nan")
-    return Evaluation(sampled, mean_return, exact, episodes)
+def table_actor(env, policy: np.ndarray) -> Callable[[object], int]:
+    """Act from a state -> action table: by the observation when it is the state, else by the
+    env's true state (the project's image lakes are scored the same way)."""
+    actions = np.asarray(policy).tolist()
+    base = env.unwrapped
+    if isinstance(getattr(env.observation_space, "n", None), (int, np.integer)):
+        return lambda obs: actions[int(obs)]
+    return lambda obs: actions[base.state]
+
+
+def evaluate_greedy(
+    agent,
+    env,
+    episodes: int,
+    seed: int,
+    judge: Judge | None = None,
+    *,
+    max_steps: int | None = 100_000,
+) -> Evaluation:
+    """The greedy policy of ``agent`` on a separate ``env``: exactly with ``judge`` (when given),
+    and over ``episodes`` sampled episodes."""
+    policy = None
+    if judge is not None or hasattr(agent, "q_table"):
+        try:
+            policy = agent.q_table().argmax(axis=1)
+        except (TypeError, AttributeError):
+            policy = None
+    exact, never_ends = None, False
+    if judge is not None and policy is not None:
+        exact = judge.value(policy)
+        never_ends = exact is None
+    if episodes <= 0:
+        return Evaluation(0, exact_return=exact, never_ends=never_ends)
+    act = table_actor(env, policy) if policy is not None else agent.greedy_action
+    returns, _ = sample_returns(env, act, episodes, seed, max_steps=max_steps)
+    success = float(np.mean(returns > 0)) if defines_success(env) else None
+    return Evaluation(
+        episodes,
+        return_mean=float(returns.mean()),
+        return_std=float(returns.std()),
+        success_rate=success,
+        exact_return=exact,
+        never_ends=never_ends,
+    )

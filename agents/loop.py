@@ -1,7 +1,9 @@
 """The training loop every agent shares: chunks of training, callbacks after each chunk.
 
-Agents follow :class:`agents.agent.Agent`: ``train_chunk(max_episodes)`` plays whole episodes
-and returns an :class:`~agents.episodes.EpisodeBatch`. Callbacks
+Agents follow :class:`agents.agent.Agent`: ``train_chunk(max_episodes, max_steps)`` plays whole
+episodes and returns an :class:`~agents.episodes.EpisodeBatch`. A run's budget is episodes, env
+steps (SB3's ``total_timesteps``) or both (whichever comes first); the agent hears it first
+(``set_budget``), since its decays are fractions of it. Callbacks
 (logging, dashboard, checkpoints, evaluation) see the run after every chunk, never inside the
 per-step loop, so they cost nothing per env step.
 
@@ -33,7 +35,7 @@ class Callback:
 @dataclass
 class TrainingRun:
     agent: Agent
-    total_episodes: int
+    total_episodes: int | None
     callbacks: list[Callback] = field(default_factory=list)
     window: int = 100
     start_episode: int = 0
@@ -46,7 +48,29 @@ class TrainingRun:
     recent_lengths: collections.deque = field(default_factory=lambda: collections.deque(maxlen=100))
     success_history: list[float] = field(default_factory=list)  # success rate after each chunk
     successes: int = 0  # successful training episodes in this process
+    total_steps: int | None = None
+    return_history: list[float] = field(default_factory=list)  # mean return after each chunk
     _started: float = 0.0
+
+    @property
+    def progress(self) -> float:
+        """How much of the budget is spent, in [0, 1]: the larger of its two parts."""
+        parts = []
+        if self.total_episodes:
+            parts.append(self.episodes / self.total_episodes)
+        if self.total_steps:
+            parts.append(self.env_steps / self.total_steps)
+        return min(1.0, max(parts)) if parts else 0.0
+
+    @property
+    def done(self) -> bool:
+        return (self.total_episodes is not None and self.episodes >= self.total_episodes) or (
+            self.total_steps is not None and self.env_steps >= self.total_steps
+        )
+
+    @property
+    def mean_return(self) -> float:
+        return float(np.mean(self.recent_returns)) if self.recent_returns else 0.0
 
     @property
     def episodes(self) -> int:
@@ -98,24 +122,39 @@ def _graceful_interrupt(run: TrainingRun):
 
 def train(
     agent: Agent,
-    total_episodes: int,
+    total_episodes: int | None = None,
     callbacks: list[Callback] | None = None,
     max_chunk_episodes: int = 100,
+    *,
+    total_steps: int | None = None,
+    max_chunk_steps: int = 4096,
 ) -> TrainingRun:
-    """Train ``agent`` until it has played ``total_episodes`` episodes (counting any it played
-    before a resume) or the run is asked to stop."""
-    run = TrainingRun(agent, total_episodes, list(callbacks or []))
+    """Train ``agent`` until it has played ``total_episodes`` episodes or ``total_steps`` env
+    steps (counting any before a resume; whichever comes first), or the run is asked to stop.
+    Episodes are played whole, so a step budget may be passed by the end of the last one."""
+    if total_episodes is None and total_steps is None:
+        raise ValueError("give the run a budget: total_episodes, total_steps or both")
+    run = TrainingRun(agent, total_episodes, list(callbacks or []), total_steps=total_steps)
     run.start_episode, run.start_steps = agent.episodes, agent.env_steps
+    if hasattr(agent, "set_budget"):
+        agent.set_budget(total_episodes, total_steps)
     with _graceful_interrupt(run):
         for cb in run.callbacks:
             cb.on_train_begin(run)
         run._started = time.perf_counter()
-        while agent.episodes < total_episodes and not run.stop_requested:
-            batch = agent.train_chunk(min(max_chunk_episodes, total_episodes - agent.episodes))
+        while not run.done and not run.stop_requested:
+            episodes = max_chunk_episodes
+            if total_episodes is not None:
+                episodes = min(episodes, total_episodes - agent.episodes)
+            steps = max_chunk_steps
+            if total_steps is not None:
+                steps = min(steps, total_steps - agent.env_steps)
+            batch = agent.train_chunk(episodes, steps)
             run.recent_returns.extend(batch.returns.tolist())
             run.recent_lengths.extend(batch.lengths.tolist())
             run.successes += int(batch.successes.sum())
             run.success_history.append(run.success_rate)
+            run.return_history.append(run.mean_return)
             run.metrics.update(batch.metrics)
             for cb in run.callbacks:
                 cb.on_chunk_end(run, batch)

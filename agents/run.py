@@ -14,8 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 import envs
-from agents.builders import make_agent, make_env
-from agents.callbacks import CheckpointCallback, EvalCallback, TensorBoardCallback
+from agents.api import POLICY_FILE, Algorithm, configure, dump_json
 from agents.config import (
     AGENT_FIELDS,
     AGENTS,
@@ -23,18 +22,15 @@ from agents.config import (
     RunConfig,
     agent_from_q_net,
     agents_with,
-    build_config,
     normalise_keys,
     read_saved_config,
     read_toml,
     recipe_defaults,
+    saved_env,
 )
-from agents.dashboard import Dashboard
-from agents.loop import train
 from agents.options import add_flags
 from common.atomic import atomic_write_text
 from common.errors import EXIT_INTERRUPTED, OneLineArgumentParser, UsageError, run_main
-from envs.planner import plan
 from perception.devices import (
     DeviceConfig,
     add_device_arguments,
@@ -51,11 +47,17 @@ examples:
   python -m agents.run frozenlake --map SFFF,FHFH,FFFH,HFFG --no-slippery
   python -m agents.run frozenlake --lr 0.85 --lr-end 0.85 --exploration noisy --episodes 2000
                                                           the 2017 tabular recipe
+  python -m agents.run CartPole-v1 --q-net                any Gymnasium id (its RL Zoo recipe)
+  python -m agents.run Taxi-v4                            judged exactly against the optimum
+  python -m agents.run FrozenLake-v1 --env-option map_name=8x8 --env-option is_slippery=false
+  python -m agents.run mypackage.envs:MyEnv-v0 --q-net --steps 200000
   python -m agents.run frozenlake --logdir runs/a --resume   continue an interrupted run
   tensorboard --logdir runs                               review the runs
 
 Every option can also be set in a TOML file (--config run.toml, keys as the long flags,
-e.g. episodes = 5000); flags given on the command line override the file.
+e.g. episodes = 5000, and an [env] table for the env's options); flags override the file.
+The policy handed over (summary, --summary-json, DQN.load(run folder)) is the best one the
+periodic evaluations saw, unless --keep-final.
 """
 
 
@@ -67,7 +69,20 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("env", choices=envs.names(), help="environment to train on")
+    parser.add_argument(
+        "env",
+        metavar="ENV",
+        help="environment: a Gymnasium id (CartPole-v1, Taxi-v4, FrozenLake-v1, ...), "
+        f"module:EnvId for your own, or one of the project's: {', '.join(envs.names())}",
+    )
+    parser.add_argument(
+        "--env-option",
+        metavar="KEY=VALUE",
+        action="append",
+        default=argparse.SUPPRESS,
+        help="the env constructor's option (repeatable; values are Python literals, true/false), "
+        "e.g. --env-option is_slippery=false",
+    )
     parser.add_argument(
         "--q-net",
         nargs="?",
@@ -104,13 +119,18 @@ def add_agent_flags(parser: argparse.ArgumentParser) -> None:
         add_flags(parser.add_argument_group(title), fields, lambda f: recipe_defaults(f.name))
 
 
+def folder_name(env: str) -> str:
+    """An env name as a folder name part (``module:Id-v0``, ``ns/Id`` have unsafe characters)."""
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in env)
+
+
 def default_logdir(cfg: RunConfig) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{cfg.env}__{cfg.kind.label}__{cfg.seed}__{stamp}"
+    return Path("runs") / f"{folder_name(cfg.env)}__{cfg.kind.label}__{cfg.seed}__{stamp}"
 
 
-def find_latest_run(cfg: RunConfig) -> Path:
-    pattern = f"{cfg.env}__{cfg.kind.label}__{cfg.seed}__*"
+def find_latest_run(env: str, agent: str, seed: int) -> Path:
+    pattern = f"{folder_name(env)}__{AGENTS[agent].label}__{seed}__*"
     candidates = sorted(p for p in Path("runs").glob(pattern) if (p / "config.json").is_file())
     if not candidates:
         raise UsageError(
@@ -119,49 +139,94 @@ def find_latest_run(cfg: RunConfig) -> Path:
     return candidates[-1]
 
 
-def resolve_config(argv: list[str] | None) -> tuple[RunConfig, DeviceConfig]:
+def resolve(argv: list[str] | None) -> tuple[RunConfig, DeviceConfig, object]:
+    """Flags, TOML file and (with --resume) the saved run into a config, plus the run's first
+    env (made, and checked, before anything is written)."""
     namespace = build_parser().parse_args(argv)
     devices = DeviceConfig.from_args(namespace)
-    ours = {"env", "config", "q_net", *RUN_FIELDS, *AGENT_FIELDS}  # the rest are device flags
-    args = {k: v for k, v in vars(namespace).items() if k in ours}
+    ours = {"env", "config", "q_net", "env_option", *RUN_FIELDS, *AGENT_FIELDS}
+    args = {k: v for k, v in vars(namespace).items() if k in ours}  # the rest: device flags
     env_name = args.pop("env")
     config_path = args.pop("config", None)
+    pairs = args.pop("env_option", None)
     if "q_net" in args:
         args["agent"] = agent_from_q_net(args.pop("q_net"))
     args = normalise_keys(args, source="the command line")
+    if pairs:
+        args["env_options"] = envs.parse_env_options(pairs)
     file_values = read_toml(config_path) if config_path else {}
-    cfg = build_config(args, file_values)
-    cfg.env = env_name
-    if cfg.data_dir is not None and env_name != "frozenlake-digits":
+    given = {**file_values, **args}
+    if given.get("data_dir") is not None and env_name != "frozenlake-digits":
         raise UsageError(
             f"--data-dir is for frozenlake-digits (its MNIST files); {env_name} needs no data"
         )
-    if not cfg.resume:
-        return cfg, devices
-    logdir = Path(cfg.logdir) if cfg.logdir else find_latest_run(cfg)
-    saved = read_saved_config(logdir)
-    saved.pop("resume", None)
-    cfg = build_config(args, file_values, saved)
-    cfg.env, cfg.logdir, cfg.resume = env_name, str(logdir), True
+    saved = None
+    if given.get("resume"):
+        logdir = (
+            Path(given["logdir"])
+            if given.get("logdir")
+            else find_latest_run(env_name, given.get("agent", "tabular"), given.get("seed", 0))
+        )
+        saved = read_saved_config(logdir)
+        previous = saved_env(logdir)
+        if previous is not None and previous != env_name:
+            raise UsageError(
+                f"{logdir} is a run of {previous}, not {env_name}: resume it as "
+                f"python -m agents.run {previous} --logdir {logdir} --resume"
+            )
+        saved.pop("resume", None)
+        args["logdir"] = str(logdir)
+    cfg, env = configure(env_name, args, file_values, saved)
+    if cfg.resume:
+        cfg.logdir = str(logdir)
+    return cfg, devices, env
+
+
+def resolve_config(argv: list[str] | None) -> tuple[RunConfig, DeviceConfig]:
+    cfg, devices, _ = resolve(argv)
     return cfg, devices
+
+
+def fmt(value, spec: str = ".4f") -> str:
+    return "n/a" if value is None else format(value, spec)
 
 
 def summary_table(summary: dict) -> Table:
     table = Table(title="Summary", show_header=False, title_style="bold")
     table.add_column(style="bold cyan")
     table.add_column()
-    table.add_row(
-        "greedy policy, sampled",
-        f"{summary['eval_success_rate']:.4f} over {summary['eval_episodes']} episodes",
-    )
-    table.add_row("greedy policy, exact", f"{summary['exact_success_rate']:.4f}")
-    table.add_row("optimum (planner)", f"{summary['optimal_success_rate']:.4f}")
-    table.add_row("ratio to optimum", f"{summary['optimality_ratio']:.3f}")
+    policy = "best seen" if summary["handed_over"] == "best" else "final"
+    table.add_row("policy handed over", policy)
+    if summary.get("eval_episodes"):
+        sampled = (
+            f"return {fmt(summary['eval_return_mean'], '.4g')} "
+            f"± {fmt(summary['eval_return_std'], '.3g')}"
+        )
+        if "eval_success_rate" in summary:
+            sampled = f"success {summary['eval_success_rate']:.4f}, " + sampled
+        table.add_row(
+            "greedy policy, sampled", f"{sampled} over {summary['eval_episodes']} episodes"
+        )
+    if "optimal_return" in summary:
+        exact = "never ends an episode" if summary["never_ends"] else fmt(summary["exact_return"])
+        table.add_row("greedy policy, exact", exact)
+        table.add_row("optimum (planner)", fmt(summary["optimal_return"]))
+        if summary.get("optimality_ratio") is not None:
+            table.add_row("ratio to optimum", f"{summary['optimality_ratio']:.3f}")
+        else:
+            table.add_row("gap to optimum", fmt(summary["optimality_gap"]))
+    if summary.get("best_env_steps") is not None:
+        table.add_row(
+            "best / final score",
+            f"{fmt(summary['best_score'])} (at {summary['best_env_steps']:,} steps) / "
+            f"{fmt(summary['final_score'])}",
+        )
     table.add_row("episodes / env steps", f"{summary['episodes']:,} / {summary['env_steps']:,}")
     table.add_row("wall time", f"{summary['train_seconds']:.1f} s")
     table.add_row("env steps/s", f"{summary['env_steps_per_second']:,.0f}")
     table.add_row("logs", f"{summary['logdir']}  (tensorboard --logdir {summary['logdir']})")
     table.add_row("checkpoint", str(summary["checkpoint"]))
+    table.add_row("best checkpoint", str(summary["best_checkpoint"]))
     return table
 
 
@@ -182,76 +247,64 @@ def configure_tensorflow(devices: DeviceConfig) -> None:
     configure_devices(devices)
 
 
-def main(argv: list[str] | None = None) -> int:
-    cfg, devices = resolve_config(argv)
-    console = Console()
-    logdir = Path(cfg.logdir) if cfg.logdir else default_logdir(cfg)
-    checkpoint_dir = Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else logdir / "checkpoints"
-    cfg.logdir, cfg.checkpoint_dir = str(logdir), str(checkpoint_dir)
+def check_outputs(cfg: RunConfig, logdir: Path, checkpoint_dir: Path) -> None:
+    """Every output path, before any work: a folder where a file goes (or the reverse), a
+    summary that would overwrite the run's own files, a new run over an old one."""
+    for path, what in ((logdir, "--logdir"), (checkpoint_dir, "--checkpoint-dir")):
+        if path.exists() and not path.is_dir():
+            raise UsageError(f"{what} {path} is a file: give a folder")
+        for parent in path.parents:
+            if parent.exists() and not parent.is_dir():
+                raise UsageError(f"{what} {path} lies under the file {parent}: give a folder")
+    if cfg.summary_json:
+        target = Path(cfg.summary_json)
+        if target.is_dir():
+            raise UsageError(f"--summary-json {target} is a folder: give a file name")
+        resolved = target.resolve()
+        own = {(logdir / name).resolve() for name in ("config.json", "devices.json", POLICY_FILE)}
+        ckpt = checkpoint_dir.resolve()
+        if resolved in own or resolved == ckpt or ckpt in resolved.parents:
+            raise UsageError(
+                f"--summary-json {target} would overwrite the run's own files: "
+                "write it outside the checkpoints and next to, not over, config.json"
+            )
+        for parent in target.parents:
+            if parent.exists() and not parent.is_dir():
+                raise UsageError(f"--summary-json {target} lies under the file {parent}")
     if not cfg.resume and checkpoint_dir.exists() and any(checkpoint_dir.iterdir()):
         raise UsageError(
             f"{checkpoint_dir} already holds a run: add --resume to continue it, "
             "or choose another --logdir"
         )
 
-    configure_tensorflow(devices)
-    env, eval_env = make_env(cfg), make_env(cfg)
-    optimum = plan(env).success_probability
-    agent = make_agent(cfg, env)
+
+def main(argv: list[str] | None = None) -> int:
+    cfg, devices, env = resolve(argv)
+    console = Console()
+    logdir = Path(cfg.logdir) if cfg.logdir else default_logdir(cfg)
+    checkpoint_dir = Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else logdir / "checkpoints"
+    cfg.logdir, cfg.checkpoint_dir = str(logdir), str(checkpoint_dir)
+    check_outputs(cfg, logdir, checkpoint_dir)
+
+    if cfg.agent != "tabular":
+        configure_tensorflow(devices)
+    algorithm = Algorithm.from_config(cfg, env)
     if cfg.resume:
-        agent.restore(checkpoint_dir)
+        algorithm.agent.restore(checkpoint_dir)
     logdir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(logdir / "config.json", json.dumps(cfg.to_dict(), indent=2, sort_keys=True))
+    algorithm.write_config(logdir)
     atomic_write_text(
         logdir / "devices.json", json.dumps(dataclasses.asdict(devices), indent=2, sort_keys=True)
     )
 
-    eval_every = cfg.eval_every if cfg.eval_every is not None else max(1, cfg.episodes // 20)
-    checkpoint_every = (
-        cfg.checkpoint_every if cfg.checkpoint_every is not None else max(1, cfg.episodes // 10)
-    )
-    evaluation = EvalCallback(
-        eval_env, eval_every, cfg.eval_episodes, seed=cfg.seed + 1_000_003, optimum=optimum
-    )
-    checkpoints = CheckpointCallback(checkpoint_dir, checkpoint_every)
-    hparams = {k: v for k, v in cfg.to_dict().items() if v is not None}
-    callbacks = [evaluation, TensorBoardCallback(logdir, cfg.to_dict(), hparams), checkpoints]
-    slip = "slippery" if cfg.slippery else "not slippery"
-    title = f"{cfg.env} {cfg.map} ({slip}) · {cfg.kind.title} · seed {cfg.seed}"
-    if cfg.dashboard:
-        callbacks.append(Dashboard(title, env.unwrapped.rows, optimum, console=console))
-
-    run = train(agent, cfg.episodes, callbacks)
-
-    result = evaluation.last
-    summary = {
-        "env": cfg.env,
-        "map": cfg.map,
-        "slippery": cfg.slippery,
-        "agent": cfg.agent,
-        "seed": cfg.seed,
-        "episodes": run.episodes,
-        "env_steps": run.env_steps,
-        "train_seconds": run.train_seconds,
-        "env_steps_per_second": run.steps_per_second,
-        "eval_episodes": cfg.eval_episodes,
-        "eval_success_rate": result.sampled_success_rate,
-        "exact_success_rate": result.exact_success_rate,
-        "optimal_success_rate": optimum,
-        "optimality_ratio": result.exact_success_rate / optimum if optimum else 0.0,
-        "training_success_fraction": run.success_fraction,
-        "logdir": str(logdir),
-        "checkpoint": str(checkpoints.path),
-        "interrupted": run.interrupted,
-        "config": cfg.to_dict(),
-    }
+    summary = algorithm.train_run(console=console)
     console.print(summary_table(summary))
     if cfg.summary_json:
-        atomic_write_text(cfg.summary_json, json.dumps(summary, indent=2, default=float) + "\n")
-    if run.interrupted:
+        atomic_write_text(cfg.summary_json, dump_json(summary))
+    if summary["interrupted"]:
         console.print(
-            f"[yellow]interrupted at episode {run.episodes:,}; "
-            f"checkpoint saved to {checkpoints.path}. "
+            f"[yellow]interrupted at episode {summary['episodes']:,}; "
+            f"checkpoint saved to {summary['checkpoint']}. "
             f"Resume with: python -m agents.run {cfg.env} --logdir {logdir} --resume[/yellow]",
             highlight=False,
             soft_wrap=True,

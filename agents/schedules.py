@@ -56,3 +56,15 @@ def make_schedule(kind: str, start: float, end: float, duration: int):
     if kind == "inverse":
         return InverseSchedule()
     raise ValueError(f"unknown schedule {kind!r}: choose one of {', '.join(SCHEDULE_KINDS)}")
+
+
+def decay_length(absolute: int | None, fraction: float, budget: float | None) -> int:
+    """How long a decay lasts: the explicit ``absolute`` length when one was given, else
+    ``fraction`` of the run's ``budget`` (in the schedule's own unit), so a shorter or longer run
+    keeps the recipe's shape. Rounded, so ``fraction * budget`` reproduces a tuned absolute
+    length exactly at the recipe's own budget."""
+    if absolute is not None:
+        return int(absolute)
+    if budget is None:  # no run length known (an agent stepped by hand): the end values at once
+        return 0
+    return int(round(fraction * budget))

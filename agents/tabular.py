@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.checkpoint import TABULAR_FILE, CheckpointError, load_npz, save_npz
+from agents.checkpoint import TABULAR_FILE, CheckpointError, env_identity, load_npz, save_npz
 from agents.config import TabularConfig
 from agents.episodes import EpisodeBatch
 from agents.rng import restore_rng, rng_state_json
-from agents.schedules import make_schedule
+from agents.schedules import decay_length, make_schedule
 
 EXPLORATIONS = ("epsilon", "noisy")
 
@@ -35,14 +35,31 @@ class TabularQAgent:
         self.n_actions = int(env.action_space.n)
         self.q = np.zeros((self.n_states, self.n_actions))
         self.rng = np.random.default_rng(seed)
-        self.epsilon = make_schedule(
-            config.epsilon_schedule, config.epsilon_start, config.epsilon_end, config.epsilon_decay
-        )
-        self.lr = make_schedule(config.lr_schedule, config.lr, config.lr_end, config.lr_decay)
+        self.set_budget(None, None)
         self.episodes = 0
         self.env_steps = 0
         self._seed = seed
         self._env_seeded = False
+
+    def set_budget(self, episodes: int | None, steps: int | None) -> None:
+        """Size the decays to the run: fractions of its episodes, or of its env steps when only
+        steps bound it (the schedules then read the env-step clock)."""
+        cfg = self.config
+        self._step_clock = episodes is None and steps is not None
+        budget = steps if self._step_clock else episodes
+        self.epsilon = make_schedule(
+            cfg.epsilon_schedule,
+            cfg.epsilon_start,
+            cfg.epsilon_end,
+            decay_length(cfg.epsilon_decay, cfg.epsilon_fraction, budget),
+        )
+        self.lr = make_schedule(
+            cfg.lr_schedule, cfg.lr, cfg.lr_end, decay_length(cfg.lr_decay, cfg.lr_fraction, budget)
+        )
+
+    @property
+    def _clock(self) -> int:
+        return self.env_steps if self._step_clock else self.episodes
 
     # -- training -------------------------------------------------------------------------------
     def train_chunk(self, max_episodes: int, max_steps: int = 4096) -> EpisodeBatch:
@@ -60,8 +77,8 @@ class TabularQAgent:
         steps_before = self.env_steps
         while len(returns) < max_episodes and self.env_steps - steps_before < max_steps:
             episode = self.episodes
-            eps = self.epsilon(episode)
-            lr = self.lr(episode)
+            eps = self.epsilon(self._clock)
+            lr = self.lr(self._clock)
             noise_scale = 1.0 / (episode + 1)
             if self._env_seeded:
                 state, _ = env.reset()
@@ -107,11 +124,11 @@ class TabularQAgent:
     def exploration_rate(self) -> float:
         if self.config.exploration == "noisy":
             return 1.0 / (self.episodes + 1)
-        return self.epsilon(self.episodes)
+        return self.epsilon(self._clock)
 
     @property
     def learning_rate(self) -> float:
-        return self.lr(self.episodes)
+        return self.lr(self._clock)
 
     def q_table(self) -> np.ndarray:
         return self.q
@@ -125,18 +142,21 @@ class TabularQAgent:
     def greedy_action(self, observation) -> int:
         return int(np.argmax(self.q[int(observation)]))
 
+    def q_values(self, observations) -> np.ndarray:
+        return self.q[np.asarray(observations, dtype=np.int64)]
+
     # -- checkpoints ------------------------------------------------------------------------------
-    def save(self, directory: str | Path) -> Path:
+    def save(self, directory: str | Path, best: bool = False) -> Path:
         return save_npz(
             Path(directory) / TABULAR_FILE,
             self.state_arrays(),
-            env_identity=self.env.unwrapped.identity,
+            env_identity=env_identity(self.env),
             agent_kind=self.kind,
         )
 
     def restore(self, directory: str | Path) -> None:
         path = Path(directory) / TABULAR_FILE
-        arrays = load_npz(path, env_identity=self.env.unwrapped.identity, agent_kind=self.kind)
+        arrays = load_npz(path, env_identity=env_identity(self.env), agent_kind=self.kind)
         try:
             self.load_state_arrays(arrays)
         except (KeyError, ValueError, TypeError) as exc:

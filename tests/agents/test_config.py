@@ -100,17 +100,45 @@ def test_recipes_are_the_dataclass_defaults_plus_the_table(agent, lake):
     assert cfg.episodes == RECIPES[agent][size]["episodes"]
 
 
+def decays(cfg) -> tuple[int, int]:
+    """(epsilon, learning-rate) decay lengths the agent of ``cfg`` runs with, at its budget."""
+    from agents.builders import make_agent, make_env
+
+    agent = make_agent(cfg, make_env(cfg))
+    agent.set_budget(cfg.episodes, cfg.steps)
+    return agent.epsilon.duration, agent.lr.duration
+
+
 def test_recipes_keep_their_figures():
-    """The tuned values the README's figures were measured with."""
+    """The tuned values the README's figures were measured with: decays are fractions of the run
+    now, and at the recipes' own budgets they are the absolute lengths of before."""
+    tab4 = build_config({}, {})
+    assert tab4.episodes == 10_000 and decays(tab4) == (8_000, 8_000)
     tab8 = build_config({"map": "8x8"}, {})
-    assert (tab8.episodes, tab8.agent_config.gamma, tab8.agent_config.lr_decay) == (
-        50_000,
-        0.999,
-        40_000,
-    )
-    dqn4 = build_config({"agent": "dqn"}, {}).agent_config
-    assert (dqn4.lr, dqn4.lr_end, dqn4.lr_decay, dqn4.epsilon_decay) == (1e-3, 1e-5, 60_000, 20_000)
+    assert (tab8.episodes, tab8.agent_config.gamma) == (50_000, 0.999)
+    assert decays(tab8) == (40_000, 40_000)
+    dqn4 = build_config({"agent": "dqn"}, {})
+    assert (dqn4.agent_config.lr, dqn4.agent_config.lr_end) == (1e-3, 1e-5)
+    assert decays(dqn4) == (20_000, 60_000)
+    dqn8 = build_config({"agent": "dqn", "map": "8x8"}, {})
+    assert dqn8.episodes == 12_000 and decays(dqn8) == (200_000, 600_000)
     assert build_config({"agent": "classic"}, {}).agent_config == ClassicConfig(gamma=0.99, lr=0.1)
+
+
+@pytest.mark.parametrize("episodes", [500, 2_000, 20_000])
+def test_a_shorter_or_longer_run_keeps_the_recipes_shape(episodes):
+    """frozenlake --episodes 2000 used to end with epsilon 0.75: the decays now scale."""
+    cfg = build_config({"episodes": episodes}, {})
+    assert decays(cfg) == (round(0.8 * episodes), round(0.8 * episodes))
+    dqn = build_config({"agent": "dqn", "episodes": episodes}, {})
+    assert decays(dqn) == (round(episodes * 20 / 3), episodes * 20)
+
+
+def test_an_absolute_decay_stays_available():
+    cfg = build_config({"episodes": 2_000, "epsilon_decay": 300}, {})
+    assert decays(cfg) == (300, 1_600)
+    steps = build_config({"steps": 40_000}, {})  # a step budget: the tabular clock is env steps
+    assert steps.episodes is None and decays(steps) == (32_000, 32_000)
 
 
 def agent_values(agent: str) -> st.SearchStrategy[dict]:

@@ -160,7 +160,7 @@ def test_resume_continues_steps_and_curves(tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["cartpole"], "invalid choice: 'cartpole'"),
+        (["CartPol-v1"], "unknown environment 'CartPol-v1' (closest: CartPole-v1"),
         (["frozenlake", "--map", "SFX,FFG"], "unknown tile"),
         (["frozenlake", "--map", "SFF,FH"], "not rectangular"),
         (["frozenlake", "--episodes", "0"], "--episodes must be positive"),
@@ -168,12 +168,12 @@ def test_resume_continues_steps_and_curves(tmp_path, capsys):
         (["frozenlake", "--gamma", "0"], "--gamma must be in (0, 1]"),
         (["frozenlake", "--lr", "0"], "--lr must be positive"),
         (["frozenlake", "--lr", "1.5"], "--lr must be in (0, 1]"),
-        (["frozenlake", "--episodes", "ten"], "invalid int value"),
+        (["frozenlake", "--episodes", "ten"], "--episodes 'ten' is not an int"),
         (["frozenlake", "--q-net", "resnet"], "invalid choice: 'resnet'"),
         (["frozenlake", "--data-dir", "mnist"], "--data-dir is for frozenlake-digits"),
         (
             ["frozenlake-digits", "--q-net", "--data-dir", "nowhere"],
-            "mnist data not found: expected mnist.npz",
+            "--data-dir nowhere does not exist",
         ),
     ],
 )
