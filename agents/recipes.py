@@ -110,6 +110,8 @@ def generic_recipe(agent: str, facts: EnvFacts | None) -> dict[str, Any]:
     or the input and action sizes (DQN), and decays as fractions of it."""
     if facts is None:
         return {"steps": 100_000}
+    if agent == "classic":  # the lakes only (refused elsewhere): a budget is all it needs
+        return {"episodes": 6_000}
     if agent == "tabular":
         pairs = (facts.n_states or 1) * facts.n_actions
         steps = int(min(max(100 * pairs, 50_000), 2_000_000))
