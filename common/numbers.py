@@ -53,6 +53,12 @@ def arg_type(kind: type, name: str, check: Callable[[str, Any], None] | None = N
     def parse(text: str) -> Any:
         try:
             value = parse_number(text, kind, name)
+        except UsageError as exc:
+            reason = "not finite" if "finite" in str(exc) else "ASCII digits only"
+            raise argparse.ArgumentTypeError(
+                f"invalid {kind.__name__} value: {text!r} ({reason})"
+            ) from None
+        try:
             if check is not None:
                 check(name, value)
         except UsageError as exc:

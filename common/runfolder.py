@@ -3,7 +3,8 @@
 The rules both CLIs follow:
 
 * a new run never writes into a folder that already holds a run: ``--resume`` continues it,
-  ``--overwrite`` replaces it (and only a run folder: never an arbitrary folder of files);
+  ``--overwrite`` replaces it (and only a run folder: never an arbitrary folder of files; a
+  new run may share a folder of other files, whose names its outputs are checked against);
 * a run holds a lock on its folder (``.run.lock``, ``flock``: released by the kernel when the
   process ends, even by ``kill -9``, so a dead process's lock is stale by construction; the file
   names the holder's pid and host for the message); a second process gets one line, exit 2;
@@ -56,17 +57,17 @@ def _check_location(path: Path, what: str) -> None:
     """The path can be created: no system folder, no file among its folders, writable."""
     root = _in_system_folder(path)
     if root is not None:
-        raise UsageError(f"{what} {path} is inside {root}, a system folder: choose a path of yours")
+        raise UsageError(f"cannot write {path} ({what}): {root} is a system folder")
     absolute = Path(os.getcwd(), path)  # not normalised: "file/.." fails as the OS would
     prefix = Path(absolute.anchor)
     for part in absolute.parts[1:-1]:
         prefix = prefix / part
         if os.path.lexists(prefix) and not prefix.is_dir():
-            raise UsageError(f"{what} {path}: {prefix} is a file, not a folder; choose another")
+            raise UsageError(f"cannot write {path} ({what}): {prefix} is a file, not a folder")
     for parent in Path(os.path.realpath(absolute)).parents:
         if os.path.lexists(parent):
             if not os.access(parent, os.W_OK | os.X_OK):
-                raise UsageError(f"{what} {path}: folder {parent} is not writable")
+                raise UsageError(f"cannot write {path} ({what}): folder {parent} is not writable")
             return
 
 
@@ -308,21 +309,20 @@ class RunFolder:
         check_output_dir(self.folder, self.flag)
         if self.resume and self.overwrite:
             raise UsageError("--resume continues a run and --overwrite replaces it: give one")
+        holds_run = self.holds_run()
         if self.resume:
-            if not self.holds_run():
+            if not holds_run:
                 raise UsageError(
                     f"{self.folder} holds no run to resume (no {' or '.join(self.markers)}): "
                     f"give the run's {self.flag}, or start without --resume"
                 )
             return self
-        if not self._contents():
-            return self
-        if not self.overwrite:
+        if holds_run and not self.overwrite:
             raise UsageError(
                 f"{self.folder} already holds a run: add --resume to continue it, --overwrite "
                 f"to replace it, or choose another {self.flag}"
             )
-        if not self.holds_run():
+        if self.overwrite and self._contents() and not holds_run:
             raise UsageError(
                 f"--overwrite replaces run folders only, and {self.folder} holds files that are "
                 f"not a run (no {' or '.join(self.markers)}): choose another {self.flag}"

@@ -13,18 +13,28 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import json
 import os
 import platform
+import shlex
+import signal
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from common.atomic import atomic_path, atomic_write_text
+from common.atomic import atomic_path
 from common.errors import EXIT_INTERRUPTED, OneLineArgumentParser, UsageError, run_main
+from common.numbers import arg_type, check_finite, check_seed
+from common.runfolder import (
+    RunFolder,
+    check_distinct,
+    check_output_file,
+    resolve_stored,
+    stored_path,
+)
+from common.signals import exit_code
+from common.strict_json import read_json, write_json
 from common.toml_config import read_toml_table, typed_value
 from networks.model_names import check_model_name, models_help
 from perception.devices import (
@@ -63,6 +73,29 @@ class TrainConfig:
     # Train on a slice: the first N words of PTB, else N examples drawn with a fixed seed (val
     # and test shrink to N // 4): a first try in seconds.
     max_examples: int | None = None
+    resume: bool = False  # continue the run in logdir from its last whole epoch
+    overwrite: bool = False  # replace the run in logdir
+
+
+MAX_COUNT = 2**31 - 1  # epochs, batch size, examples: beyond any run, inside int32
+
+#: What config.json records: every option but the run folder itself and the resume switches.
+SAVED_KEYS = (
+    "model",
+    "epochs",
+    "batch_size",
+    "lr",
+    "seed",
+    "data_dir",
+    "save",
+    "summary_json",
+    "progress",
+    "noise",
+    "noise_level",
+    "max_examples",
+)
+#: Options a resume must share with the run (--epochs may grow: train longer).
+IDENTITY_KEYS = ("model", "batch_size", "lr", "seed", "noise", "noise_level", "max_examples")
 
 
 def resolve(config: TrainConfig) -> tuple[ModelSpec, TrainConfig]:
@@ -98,23 +131,37 @@ def resolve(config: TrainConfig) -> tuple[ModelSpec, TrainConfig]:
         cfg.summary_json = os.path.join(cfg.logdir, "summary.json")
     if not cfg.save.endswith(".keras"):
         raise UsageError(f"--save must end in .keras (Keras' native format), got {cfg.save}")
-    for path in (cfg.save, cfg.summary_json):
-        check_writable(path)
-    check_writable(os.path.join(cfg.logdir, ".probe"))
+    check_outputs(cfg)
     return spec, cfg
 
 
-def check_writable(path: str | os.PathLike) -> None:
-    """Fail in one line now rather than after an hour of training."""
-    target = Path(path)
-    if target.is_dir():
-        raise UsageError(f"cannot write {target}: it is a folder")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".probe."):
-            pass
-    except OSError as exc:
-        raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from exc
+def run_folder(cfg: TrainConfig) -> RunFolder:
+    from networks.resume import MARKERS
+
+    assert cfg.logdir is not None
+    return RunFolder(cfg.logdir, resume=cfg.resume, overwrite=cfg.overwrite, markers=MARKERS)
+
+
+def check_outputs(cfg: TrainConfig) -> None:
+    """Every output path, before any work and without creating anything: the run folder's
+    policy (new / --resume / --overwrite), files that cannot be written, and outputs that would
+    replace one another or the run's checkpoints. One line each."""
+    from networks.resume import FOLDER
+
+    assert cfg.logdir and cfg.save and cfg.summary_json
+    run_folder(cfg).check()
+    logdir = Path(cfg.logdir)
+    own = {"checkpoint": logdir / FOLDER, "language-model checkpoint": logdir / "resume"}
+    for flag_name, path in (("--save", cfg.save), ("--summary-json", cfg.summary_json)):
+        inside = stored_path(path, logdir) != str(Path(os.path.abspath(path)))
+        check_output_file(path, flag_name, own, replace=cfg.overwrite or (cfg.resume and inside))
+    check_distinct(
+        {
+            "--save": cfg.save,
+            "--summary-json": cfg.summary_json,
+            "the run's config.json": logdir / "config.json",
+        }
+    )
 
 
 def full_config(spec: ModelSpec, cfg: TrainConfig, data: Dataset, params: int) -> dict[str, Any]:
@@ -176,17 +223,75 @@ def train(
 
     Under a ``strategy`` the model is built in its scope and ``--batch-size`` is per replica:
     the global batch is scaled by the replica count, so the same command uses every device.
-    The progress display goes to ``stream`` (default: stdout, where the summary goes)."""
+    The progress display goes to ``stream`` (default: stdout, where the summary goes).
+
+    A new run claims a new (or empty) ``logdir``; ``resume`` continues the run there from its
+    last whole epoch and ``overwrite`` replaces it. The folder is locked while the run lasts."""
+    spec, cfg = resolve(config)
+    assert cfg.epochs and cfg.batch_size and cfg.lr and cfg.logdir and cfg.save
+    checkpoint, done, history = resume_point(spec, cfg)
+    with run_folder(cfg) as folder:
+        return _train(spec, cfg, folder, checkpoint, done, history, data, stream, strategy)
+
+
+def resume_point(spec: ModelSpec, cfg: TrainConfig) -> tuple[Any, int, dict[str, list[float]]]:
+    """(checkpoint, epochs done, history so far), read and checked before any work; the
+    language models keep their own checkpoint (``<logdir>/resume``), read by their fit."""
+    from networks.resume import TrainCheckpoint
+
+    assert cfg.logdir and cfg.epochs
+    if spec.dataset == "ptb":
+        done = 0
+        state = Path(cfg.logdir) / "resume" / "state.json"
+        if cfg.resume and state.is_file():
+            saved = read_json(state, "checkpoint state")
+            done = saved.get("epochs_done", 0) if isinstance(saved, dict) else 0
+            done = done if isinstance(done, int) and not isinstance(done, bool) else 0
+        checkpoint, history = None, {}
+    else:
+        identity = {key: getattr(cfg, key) for key in IDENTITY_KEYS}
+        checkpoint = TrainCheckpoint(cfg.logdir, identity)
+        done, history = checkpoint.read() if cfg.resume else (0, {})
+    if cfg.resume and done >= cfg.epochs:
+        raise UsageError(
+            f"{cfg.logdir} has trained {done} epochs, --epochs is {cfg.epochs}: give --epochs "
+            f"above {done} to train on"
+        )
+    return checkpoint, done, history
+
+
+def saved_config(cfg: TrainConfig) -> dict[str, Any]:
+    """``config.json``: paths inside the run folder relative to it, so a copy resumes itself."""
+    assert cfg.logdir
+    out = {key: getattr(cfg, key) for key in SAVED_KEYS}
+    for key in ("save", "summary_json", "data_dir"):
+        if out[key] is not None:
+            out[key] = stored_path(out[key], cfg.logdir)
+    return out
+
+
+def _train(
+    spec: ModelSpec,
+    cfg: TrainConfig,
+    folder: RunFolder,
+    checkpoint: Any,
+    done: int,
+    saved_history: dict[str, list[float]],
+    data: Dataset | None,
+    stream: TextIO | None,
+    strategy: tf.distribute.Strategy | None,
+) -> dict[str, Any]:
     import keras
     import numpy as np
 
     from networks.datasets import load_dataset
     from networks.models import BuildArgs, FitContext
+    from networks.resume import EpochCheckpoint
 
-    spec, cfg = resolve(config)
     assert cfg.epochs and cfg.batch_size and cfg.lr and cfg.logdir and cfg.save
     stream = stream or sys.stdout
-    keras.utils.set_random_seed(cfg.seed)
+    keras.utils.set_random_seed(cfg.seed + done)  # a resumed run draws its next epochs anew
+    write_json(Path(cfg.logdir) / "config.json", saved_config(cfg))
     data = data if data is not None else load_dataset(spec.dataset, cfg.data_dir)
     if cfg.max_examples is not None:
         data = take_slice(data, cfg.max_examples)
@@ -197,18 +302,25 @@ def train(
     )
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model = spec.make(build_args, cfg.lr, steps)
+        if done and checkpoint is not None:
+            checkpoint.restore(model)  # weights, optimizer moments, step counter
+            print(f"resuming {spec.name} after epoch {done} of {cfg.epochs}", file=sys.stderr)
     config_dict = full_config(spec, cfg, data, model.count_params())
 
     cbs = RunCallbacks.make(cfg.logdir, cfg.progress, stream)
     timer, tb, stop, progress = cbs.timer, cbs.tb, cbs.stop, cbs.progress
     tb.log_config(config_dict)
+    callbacks = cbs.all()
+    if checkpoint is not None:
+        callbacks.append(EpochCheckpoint(checkpoint, saved_history, on_save=folder.keep))
     fit_kwargs = dict(
         x=prep.x_train,
         y=prep.y_train,
         batch_size=scale_batch_size(cfg.batch_size, strategy) if strategy else cfg.batch_size,
         epochs=cfg.epochs,
+        initial_epoch=done,
         validation_data=(prep.x_val, prep.y_val),
-        callbacks=cbs.all(),
+        callbacks=callbacks,
         verbose=0,
     )
     start = time.perf_counter()
@@ -222,7 +334,8 @@ def train(
         if progress is not None:  # leave the terminal clean even on Ctrl-C
             progress.on_train_end()
     train_seconds = time.perf_counter() - start
-    epochs_done = len(timer.seconds)
+    folder.keep()  # trained: what follows saves it
+    epochs_done = done + len(timer.seconds)  # the whole run's, resumed epochs included
 
     results = model.evaluate(
         prep.x_test, prep.y_test, batch_size=max(cfg.batch_size, 256), verbose=0, return_dict=True
@@ -246,12 +359,18 @@ def train(
         extra[f"saved_{part}"] = part_path
 
     hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    if checkpoint is not None and done:  # the LMs' fit merges its own history
+        hist = {k: saved_history.get(k, []) + hist.get(k, []) for k in {*saved_history, *hist}}
     summary: dict[str, Any] = {
         "model": spec.name,
         "dataset": spec.dataset,
         "epochs": epochs_done,
         "epochs_planned": cfg.epochs,
+        "resumed_after": done,
         "interrupted": stop.stopped,
+        "interrupted_by": {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}.get(
+            stop.request.signum
+        ),
         "batch_size": cfg.batch_size,
         "lr": cfg.lr,
         "seed": cfg.seed,
@@ -267,7 +386,7 @@ def train(
         "config": config_dict,
         **extra,
     }
-    atomic_write_text(cfg.summary_json, json.dumps(summary, indent=2) + "\n")
+    write_json(cfg.summary_json, summary)  # strict JSON: a NaN metric is written as null
     return summary
 
 
@@ -313,10 +432,13 @@ def check_given(cfg: TrainConfig) -> None:
     ):
         if value is not None and value <= 0:
             raise UsageError(f"--{name} must be positive, got {value}")
+        if value is not None and value > MAX_COUNT:
+            raise UsageError(f"--{name} must be at most {MAX_COUNT:,}, got {value:,}")
+    check_finite("--lr", cfg.lr)
+    check_finite("--noise-level", cfg.noise_level)
     if cfg.lr is not None and not cfg.lr > 0:
         raise UsageError(f"--lr must be positive, got {cfg.lr}")
-    if not 0 <= cfg.seed < 2**32:  # Keras and numpy seeds are 32-bit
-        raise UsageError(f"--seed must be in 0..2**32-1, got {cfg.seed}")
+    check_seed("--seed", cfg.seed)  # Keras and numpy seeds are 32-bit
     if cfg.noise_level is not None and not cfg.noise_level >= 0:
         raise UsageError(f"--noise-level must be zero or more, got {cfg.noise_level}")
 
@@ -407,15 +529,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", metavar="FILE.toml", help="read options from a TOML file; flags override it"
     )
     run = p.add_argument_group("run options")
-    run.add_argument("--epochs", type=int, metavar="N", help="epochs (default: the model's)")
     run.add_argument(
-        "--batch-size", type=int, metavar="N", help="batch size (default: the model's)"
+        "--epochs",
+        type=arg_type(int, "--epochs"),
+        metavar="N",
+        help="epochs (default: the model's); on --resume, the total to reach",
     )
-    run.add_argument("--lr", type=float, help="peak learning rate (default: the model's)")
-    run.add_argument("--seed", type=int, metavar="N", help="random seed, 0..2**32-1 (default: 0)")
+    run.add_argument(
+        "--batch-size",
+        type=arg_type(int, "--batch-size"),
+        metavar="N",
+        help="batch size (default: the model's)",
+    )
+    run.add_argument(
+        "--lr", type=arg_type(float, "--lr"), help="peak learning rate (default: the model's)"
+    )
+    run.add_argument(
+        "--seed",
+        type=arg_type(int, "--seed", check_seed),
+        metavar="N",
+        help="random seed, 0..2**32-1 (default: 0)",
+    )
     run.add_argument(
         "--max-examples",
-        type=int,
+        type=arg_type(int, "--max-examples"),
         metavar="N",
         help="train on a slice: N examples (the first N words for PTB), validation and test "
         "N // 4: a first try in seconds (default: all)",
@@ -442,6 +579,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to write the summary JSON (default: <logdir>/summary.json)",
     )
     run.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --logdir (or the latest run of this model and seed) from its "
+        "last whole epoch: weights, optimizer state, schedule and counters",
+    )
+    run.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run in --logdir (a new run never writes into an existing one)",
+    )
+    run.add_argument(
         "--dashboard",
         action=argparse.BooleanOptionalAction,
         help="live progress display on a terminal (plain lines per epoch when stdout is not "
@@ -456,7 +604,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     noise.add_argument(
         "--noise-level",
-        type=float,
+        type=arg_type(float, "--noise-level"),
         metavar="LEVEL",
         help="Gaussian std (pixels in [0, 1]) or masked fraction (default: 0.3)",
     )
@@ -482,6 +630,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     for key, (name, _) in TOML_KEYS.items():
         if key in given and key != "progress":
             values[name] = given[key]
+    values["resume"] = bool(given.get("resume"))
+    values["overwrite"] = bool(given.get("overwrite"))
+    if values["resume"]:
+        values = resumed_values(values)
     if not values.get("model"):
         raise UsageError("a model name is required (see --help or --list)")
     config = TrainConfig(**values)
@@ -490,6 +642,54 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         raise UsageError(f"--noise must be gaussian or masking, got {config.noise!r}")
     check_given(config)
     return config
+
+
+def find_latest_run(model: str | None, seed: int) -> str:
+    """The newest ``runs/*__<model>__<seed>__*`` holding a config.json (for a bare --resume)."""
+    if not model:
+        raise UsageError("--resume needs the run's --logdir (or the model name and --seed)")
+    candidates = sorted(
+        p for p in Path("runs").glob(f"*__{model}__{seed}__*") if (p / "config.json").is_file()
+    )
+    if not candidates:
+        raise UsageError(
+            f"--resume found no run matching runs/*__{model}__{seed}__*: give its --logdir"
+        )
+    return str(candidates[-1])
+
+
+def resumed_values(values: dict[str, Any]) -> dict[str, Any]:
+    """The run's ``config.json`` < the file < the flags: a resume needs only --logdir."""
+    logdir = values.get("logdir") or find_latest_run(values.get("model"), values.get("seed", 0))
+    path = Path(logdir) / "config.json"
+    if not path.is_file():
+        raise UsageError(
+            f"{logdir} holds no networks.train run to resume (no config.json): give the run's "
+            "--logdir, or start without --resume"
+        )
+    saved = read_json(path, "run config")
+    if not isinstance(saved, dict):
+        raise UsageError(f"run config {path} is damaged (not a JSON object)")
+    kinds = {name: kind for name, kind in TOML_KEYS.values()}
+    out: dict[str, Any] = {}
+    for key in SAVED_KEYS:
+        value = saved.get(key)
+        if value is None:
+            continue
+        value = typed_value(key, value, kinds[key], f"run config {path}")
+        if key in ("save", "summary_json", "data_dir"):  # relative: inside the run folder
+            value = str(resolve_stored(value, logdir)) if key != "data_dir" else value
+        out[key] = value
+    if values.get("model") and out.get("model") and values["model"] != out["model"]:
+        raise UsageError(
+            f"{logdir} is a run of {out['model']}, not {values['model']}: give the run's model "
+            "or another --logdir"
+        )
+    return {**out, **values, "logdir": str(logdir)}
+
+
+def resume_command(summary: dict[str, Any]) -> str:
+    return f"python -m networks.train --logdir {shlex.quote(summary['logdir'])} --resume"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -512,6 +712,14 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     print(format_summary(summary))
+    if summary.get("interrupted"):
+        print(
+            f"interrupted after {plural(summary['epochs'], 'epoch')}; "
+            f"resume with: {resume_command(summary)}",
+            file=sys.stderr,
+        )
+        by_sigterm = summary.get("interrupted_by") == "SIGTERM"
+        return exit_code(signal.SIGTERM if by_sigterm else signal.SIGINT)
     return 0
 
 
