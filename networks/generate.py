@@ -15,6 +15,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from common.errors import OneLineArgumentParser, UsageError, run_main
+from common.numbers import arg_type
 
 if TYPE_CHECKING:  # imported when work starts: --help and flag errors answer at once
     import keras
@@ -24,6 +25,7 @@ EOS = "<eos>"  # as networks.text writes the PTB line ends
 UNK = "<unk>"
 MAX_CONTEXT = 200  # words fed back each step; far beyond what the LSTM state remembers
 MAX_SEED = 2**32 - 1  # numpy's and Keras' seeds are 32-bit
+MAX_WORDS = 100_000  # one forward pass per word: more would run for hours
 
 
 def language_model_vocabulary(model: keras.Model) -> tuple[str, ...]:
@@ -84,8 +86,8 @@ def check_options(temperature: float, words: int, seed: int) -> None:
         raise UsageError(f"--temperature must be positive, got {temperature:g}")
     if not math.isfinite(temperature):
         raise UsageError(f"--temperature must be a finite number, got {temperature:g}")
-    if words <= 0:
-        raise UsageError(f"--words must be positive, got {words}")
+    if not 0 < words <= MAX_WORDS:
+        raise UsageError(f"--words must be 1..{MAX_WORDS:,}, got {words:,}")
     if not 0 <= seed <= MAX_SEED:
         raise UsageError(f"--seed must be in 0..{MAX_SEED} (32 bits), got {seed}")
 
@@ -117,16 +119,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--temperature",
-        type=float,
+        type=arg_type(float, "--temperature"),
         metavar="T",
         default=1.0,
         help="> 0: below 1 picks likelier words, above 1 wilder ones (default: 1.0)",
     )
     p.add_argument(
-        "--words", type=int, metavar="N", default=30, help="words to generate (default: 30)"
+        "--words",
+        type=arg_type(int, "--words"),
+        metavar="N",
+        default=30,
+        help=f"words to generate, at most {MAX_WORDS:,} (default: 30)",
     )
     p.add_argument(
-        "--seed", type=int, metavar="N", default=0, help="sampling seed, 0..2**32-1 (default: 0)"
+        "--seed",
+        type=arg_type(int, "--seed"),
+        metavar="N",
+        default=0,
+        help="sampling seed, 0..2**32-1 (default: 0)",
     )
     return p
 
