@@ -64,6 +64,20 @@ class Featurizer(ABC):
     def __call__(self, observations: np.ndarray) -> np.ndarray:
         """A batch of raw observations -> a batch of network inputs of ``input_shape``."""
 
+    def store(self, observations: np.ndarray) -> np.ndarray:
+        """A batch of raw observations -> what replay keeps (``input_shape``, ``dtype``).
+
+        ``featurizer(obs) == featurizer.normalize(featurizer.store(obs))``; for a featurizer
+        without running statistics both are the same array and ``normalize`` is the identity.
+        Keeping ``store``'s output and normalising at use (acting, each sampled minibatch) means
+        every input the network reads is normalised with the current statistics, as SB3 does
+        with VecNormalize and a replay buffer."""
+        return self(observations)
+
+    def normalize(self, inputs: np.ndarray) -> np.ndarray:
+        """Stored inputs (any leading axes) -> what the network reads (here: unchanged)."""
+        return inputs
+
     def update(self, observations: np.ndarray) -> None:
         """Learn from a batch of raw training observations (nothing to learn here)."""
         return None
@@ -118,7 +132,9 @@ class RunningNormalizer(Featurizer):
     update of count, mean and sum of squared deviations: no drift from an initial guess), are
     state for the checkpoint (:meth:`get_state`, :meth:`set_state`), and stay put when
     ``frozen`` (evaluation, a loaded agent's predict). Before any update the output is the input
-    clipped (mean 0, variance 1).
+    clipped (mean 0, variance 1). Replay should keep :meth:`store`'s raw vectors and apply
+    :meth:`normalize` when they are used, so that old transitions are read with today's
+    statistics.
     """
 
     tag = NORMALIZE_TAG
@@ -165,10 +181,17 @@ class RunningNormalizer(Featurizer):
         self.count = total
         self._refresh()
 
-    def __call__(self, observations: np.ndarray) -> np.ndarray:
-        x = np.asarray(observations, dtype=np.float32).reshape(len(observations), -1)
-        out = (x - self._shift) * self._scale
+    def store(self, observations: np.ndarray) -> np.ndarray:
+        """Raw observations flattened to float32 (what replay keeps)."""
+        return np.asarray(observations, dtype=np.float32).reshape(len(observations), -1)
+
+    def normalize(self, inputs: np.ndarray) -> np.ndarray:
+        """Stored vectors (any leading axes) standardised with the current statistics."""
+        out = (np.asarray(inputs, dtype=np.float32) - self._shift) * self._scale
         return np.clip(out, -self.clip, self.clip, out=out)
+
+    def __call__(self, observations: np.ndarray) -> np.ndarray:
+        return self.normalize(self.store(observations))
 
     def get_state(self) -> dict[str, np.ndarray]:
         return {

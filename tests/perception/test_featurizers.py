@@ -263,3 +263,22 @@ def test_box_vectors_are_normalised_unless_asked_not_to():
     plain.update(np.zeros((2, 4)))  # a stateless featurizer ignores updates
     with pytest.raises(ValueError, match="no state"):
         plain.set_state({"mean": np.zeros(4)})
+
+
+@SETTINGS
+@given(batches(), st.integers(1, 4))
+def test_store_then_normalize_is_the_network_input(parts, leading):
+    rng = np.random.default_rng(len(parts))
+    normaliser = RunningNormalizer(VECTOR)
+    for part in parts:
+        normaliser.update(part)
+    raw = rng.normal(size=(5, 3)) * 100
+    stored = normaliser.store(raw)
+    assert stored.dtype == np.float32 and np.array_equal(stored, raw.astype(np.float32))
+    assert np.array_equal(normaliser.normalize(stored), normaliser(raw))
+    stacked = np.stack([stored] * leading)  # sampled minibatches come as (updates, batch, dim)
+    assert np.array_equal(normaliser.normalize(stacked), np.stack([normaliser(raw)] * leading))
+    one_hot = OneHot(4)
+    states = np.array([0, 3, 1])
+    assert one_hot.normalize(one_hot.store(states)) is not None
+    assert np.array_equal(one_hot.normalize(one_hot.store(states)), one_hot(states))
