@@ -154,10 +154,11 @@ def evaluate_greedy(
     seed: int,
     judge: Judge | None = None,
     *,
-    max_steps: int | None = 100_000,
+    max_steps: int | None = 10_000,
 ) -> Evaluation:
     """The greedy policy of ``agent`` on a separate ``env``: exactly with ``judge`` (when given),
-    and over ``episodes`` sampled episodes."""
+    and over ``episodes`` sampled episodes (none when the model says the policy never ends an
+    episode; ``max_steps`` cuts an episode of an env without a step limit)."""
     policy = None
     if judge is not None or hasattr(agent, "q_table"):
         try:
@@ -168,7 +169,7 @@ def evaluate_greedy(
     if judge is not None and policy is not None:
         exact = judge.value(policy)
         never_ends = exact is None
-    if episodes <= 0:
+    if episodes <= 0 or never_ends:
         return Evaluation(0, exact_return=exact, never_ends=never_ends)
     act = table_actor(env, policy) if policy is not None else agent.greedy_action
     returns, _ = sample_returns(env, act, episodes, seed, max_steps=max_steps)

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -56,3 +58,27 @@ def test_perception_benchmark_runs_every_featurizer(tmp_path):
     assert [r["variant"] for r in result["runs"]] == ["onehot", "pixels_flat", "pixels_cnn"]
     for name in ("onehot", "pixels_flat", "pixels_cnn"):
         assert result[f"{name}_solved"] in ("0/1", "1/1")
+
+
+def test_gym_envs_benchmark_reports_time_and_steps_to_threshold(tmp_path):
+    result = run_script(
+        "gym_envs.py", "--runs", "CliffWalking-v1:tabular", "--seeds", "0,1", "--steps", "20000",
+        "--check-every", "2000", cwd=tmp_path,
+    )  # fmt: skip
+    runs = result["runs"]
+    assert [(r["env"], r["agent"], r["seed"]) for r in runs] == [
+        ("CliffWalking-v1", "tabular", 0),
+        ("CliffWalking-v1", "tabular", 1),
+    ]
+    for r in runs:
+        assert r["threshold"] == pytest.approx(-13.0)  # the optimum: 13 steps along the cliff
+        assert r["steps_per_second"] > 0 and r["env_steps"] >= 20_000
+        if r["steps_to_threshold"] is not None:
+            assert 0 < r["steps_to_threshold"] <= r["env_steps"]
+            assert 0 < r["seconds_to_threshold"] <= r["train_seconds"]
+    medians = result["medians"]["CliffWalking-v1:tabular"]
+    assert medians["steps_per_second"] == pytest.approx(
+        sorted(r["steps_per_second"] for r in runs)[0] / 2
+        + sorted(r["steps_per_second"] for r in runs)[1] / 2
+    )
+    assert medians["reached"] in ("0/2", "1/2", "2/2")
