@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from common.errors import UsageError
+from perception.cluster import DEFAULT_CONNECT_TIMEOUT, build_multiworker, cluster_from_env
 from perception.hardware import GpuInfo, import_tensorflow, list_gpus
 
 if TYPE_CHECKING:  # TensorFlow is imported lazily: `--help` and flag errors stay instant.
@@ -87,7 +88,16 @@ def add_device_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
         default="auto",
         help="'auto' (default): mirrored over several GPUs, else one device; 'one': the first "
         "chosen device; 'mirrored': a model copy per chosen device, gradients averaged each step; "
-        "'multiworker' (several machines) is not available yet",
+        "'multiworker': one process per machine, the cluster read from the TF_CONFIG environment "
+        "variable (see the README's multi-worker section)",
+    )
+    add(
+        "--connect-timeout",
+        type=float,
+        default=DEFAULT_CONNECT_TIMEOUT,
+        metavar="SECONDS",
+        help="--strategy multiworker: how long a worker waits for the others to start and "
+        f"answer before it gives up with an error (default {DEFAULT_CONNECT_TIMEOUT:g})",
     )
     add(
         "--cpu-devices",
@@ -149,14 +159,9 @@ def parse_memory_limit(value: object) -> int | None:
 
 
 def check_strategy(strategy: str) -> None:
-    """Refuse a strategy nothing can run; the flag keeps 'multiworker' so scripts fail clearly."""
+    """Refuse a strategy nothing can run."""
     if strategy not in STRATEGIES:
         raise UsageError(f"unknown strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}")
-    if strategy == "multiworker":
-        raise UsageError(
-            "--strategy multiworker: multi-worker training is not available yet; "
-            "use --strategy mirrored to train on every device of one machine"
-        )
 
 
 @dataclass(frozen=True)
@@ -172,10 +177,15 @@ class DeviceConfig:
     xla: bool = False
     strategy: str = "auto"
     cpu_devices: int = 1
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
 
     def __post_init__(self) -> None:
         parse_device(self.device)
         check_strategy(self.strategy)
+        if not self.connect_timeout > 0:
+            raise UsageError(
+                f"--connect-timeout {self.connect_timeout:g}: must be a positive number of seconds"
+            )
         object.__setattr__(self, "memory_limit_mb", parse_memory_limit(self.memory_limit_mb))
         if self.cpu_devices < 1:
             raise UsageError(f"--cpu-devices {self.cpu_devices}: must be at least 1")
@@ -207,6 +217,9 @@ class DeviceConfig:
             xla=bool(getattr(args, "xla", False)),
             strategy=getattr(args, "strategy", "auto") or "auto",
             cpu_devices=int(getattr(args, "cpu_devices", 1) or 1),
+            connect_timeout=float(
+                getattr(args, "connect_timeout", DEFAULT_CONNECT_TIMEOUT) or DEFAULT_CONNECT_TIMEOUT
+            ),
         )
 
 
@@ -222,7 +235,7 @@ class DevicePlan:
     cpu_devices: int
     memory_growth: bool
     memory_limit_mb: int | None
-    strategy: str  # default | one | mirrored
+    strategy: str  # default | one | mirrored | multiworker
     strategy_devices: tuple[str, ...]
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
@@ -305,6 +318,8 @@ def choose_strategy(config: DeviceConfig, gpus: int) -> tuple[str, tuple[str, ..
     """Strategy name and its logical devices (GPUs are renumbered from 0 once others are hidden)."""
     kind, count = ("gpu", gpus) if gpus else ("cpu", config.cpu_devices)
     devices = tuple(f"/{kind}:{k}" for k in range(count))
+    if config.strategy == "multiworker":  # every local device is one replica of the cluster
+        return "multiworker", devices, []
     if config.strategy == "mirrored" or (config.strategy == "auto" and gpus > 1):
         return "mirrored", devices, []
     if config.strategy == "auto":
@@ -380,6 +395,8 @@ def _apply_options(tf: Any, config: DeviceConfig) -> None:
 def build_strategy(plan: DevicePlan) -> tf.distribute.Strategy:
     """The tf.distribute strategy the plan names; 'default' is TensorFlow's own."""
     tf = import_tensorflow()
+    if plan.strategy == "multiworker":
+        return build_multiworker(cluster_from_env(), DEFAULT_CONNECT_TIMEOUT)
     if plan.strategy == "one":
         return tf.distribute.OneDeviceStrategy(plan.strategy_devices[0])
     if plan.strategy == "mirrored":
@@ -393,6 +410,8 @@ def apply_device_config(config: DeviceConfig, *, quiet: bool = False) -> DeviceS
     Must run before TensorFlow creates any tensor: visible devices, memory settings and logical
     devices are frozen at that moment.
     """
+    # TF_CONFIG is checked before anything starts: its errors are one line, not a late failure.
+    cluster = cluster_from_env() if config.strategy == "multiworker" else None
     gpus = list_gpus()
     plan = plan_devices(config, gpus)
     if not quiet:
@@ -407,7 +426,11 @@ def apply_device_config(config: DeviceConfig, *, quiet: bool = False) -> DeviceS
             f"in main ({exc})"
         ) from exc
     _apply_options(tf, config)
-    return DeviceSetup(config, plan, gpus, build_strategy(plan))
+    if cluster is not None:
+        strategy = build_multiworker(cluster, config.connect_timeout)
+    else:
+        strategy = build_strategy(plan)
+    return DeviceSetup(config, plan, gpus, strategy)
 
 
 def configure_devices(config: DeviceConfig) -> tf.distribute.Strategy:

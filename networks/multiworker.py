@@ -1,0 +1,406 @@
+"""``networks.train MODEL --strategy multiworker``: one run over a TF_CONFIG cluster.
+
+Keras 3's ``fit`` fails under ``MultiWorkerMirroredStrategy`` (keras-team/keras#20585), so this is
+a custom loop: every worker runs the same command; the model's variables are mirrored on every
+replica and each step all-reduces the gradients (TensorFlow's collectives over gRPC).
+
+- Data: each worker reads its own shard (``distribute_datasets_from_function``): every epoch
+  the training set is shuffled with ``(seed, epoch)``, worker ``w`` of ``W`` takes every W-th
+  example, each replica a ``--batch-size`` batch; the global batch is ``--batch-size`` times
+  the replicas and the last partial global batch is dropped (every worker must run the same
+  number of steps). ``--lr`` is the rate of the global batch, not scaled with the replicas: the
+  same rule as one device and ``--strategy mirrored``.
+- Only the chief writes: the model, the summary JSON, TensorBoard and ``<logdir>/backup``
+  (a checkpoint every epoch). Other workers log into a temporary folder, removed at the end.
+- A restarted run resumes after the last whole epoch: the chief restores its backup and
+  broadcasts it. A worker that loses a peer restarts itself (``networks.cluster_ops.rejoin``)
+  and waits for the lost one to be restarted.
+- Start-up exchanges a hash of the settings and data; workers that differ refuse in one line.
+
+The language models (carried LSTM state) train on their stateful twin, each replica carrying
+its own rows of the stream: :mod:`networks.multiworker_lm`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import asdict, replace
+from typing import Any, TextIO
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from networks import cluster_ops
+from networks.catalog import get_model_spec
+from networks.datasets import Dataset, load_dataset
+from networks.models import BuildArgs, ModelSpec, Prepared
+from networks.multiworker_finish import finish_run
+from networks.progress import Throughput
+from networks.train import RunCallbacks, TrainConfig, full_config, resolve
+from perception import cluster as cluster_mod
+
+# The custom fits' live rates, by model kind (networks.imdb and networks.language_model).
+RATE_KEYS = {"text-classifier": "reviews/s", "language-model": "words/s"}
+PEER_ERRORS = (
+    tf.errors.UnavailableError,
+    tf.errors.DeadlineExceededError,
+    tf.errors.AbortedError,
+    tf.errors.CancelledError,
+    tf.errors.InternalError,
+)
+
+
+def _cluster() -> tuple[cluster_mod.ClusterSpec | None, float]:
+    try:
+        return cluster_mod.active()
+    except RuntimeError:  # a strategy built without TF_CONFIG: one worker, the chief
+        return None, cluster_mod.DEFAULT_CONNECT_TIMEOUT
+
+
+def worker_config(config: TrainConfig, chief: bool) -> tuple[TrainConfig, str | None]:
+    """The chief writes where asked (a fixed default folder, so a restart finds its backup);
+    the others into a temporary folder that :func:`train_multiworker` removes."""
+    if not chief:
+        tmp = tempfile.mkdtemp(prefix="dltf-worker-")
+        return replace(config, logdir=tmp, save=None, summary_json=None), tmp
+    if config.logdir is None:
+        spec = get_model_spec(config.model)
+        folder = f"{spec.dataset}__{spec.name}__{config.seed}__multiworker"
+        config = replace(config, logdir=os.path.join("runs", folder))
+    return config, None
+
+
+def run_settings(
+    spec: ModelSpec, cfg: TrainConfig, prep: Prepared, strategy: tf.distribute.Strategy
+) -> dict[str, Any]:
+    """What every worker must agree on: the config but its output paths, and the data."""
+    settings = {
+        k: v
+        for k, v in asdict(cfg).items()
+        if k not in ("logdir", "save", "summary_json", "progress", "data_dir")
+    }
+    settings.update(
+        replicas=int(strategy.num_replicas_in_sync),
+        precision=keras.mixed_precision.global_policy().name,
+        data=[cluster_ops.fingerprint(a) for a in (prep.x_train, prep.y_train, prep.x_val)],
+    )
+    return settings
+
+
+def per_example(loss_fn: Any, y: Any, pred: Any) -> Any:
+    """Keras' loss per example: its function's output averaged over the non-batch axes."""
+    loss = tf.cast(loss_fn(y, pred), tf.float32)
+    return tf.reduce_mean(tf.reshape(loss, [tf.shape(loss)[0], -1]), axis=1)
+
+
+def correct_count(spec: ModelSpec, y: Any, pred: Any) -> Any:
+    """Keras' 'accuracy' for the spec's loss: binary above 0.5, sparse or one-hot by argmax."""
+    if "accuracy" not in spec.metrics:
+        return tf.constant(0.0)
+    if "binary" in spec.loss:
+        hit = tf.equal(
+            tf.cast(tf.reshape(pred, [-1]) > 0.5, tf.float32),
+            tf.cast(tf.reshape(y, [-1]), tf.float32),
+        )
+    elif "sparse" in spec.loss:
+        hit = tf.equal(
+            tf.argmax(pred, axis=-1), tf.cast(tf.reshape(y, tf.shape(pred)[:-1]), tf.int64)
+        )
+    else:
+        hit = tf.equal(tf.argmax(pred, axis=-1), tf.argmax(y, axis=-1))
+    return tf.reduce_sum(tf.cast(hit, tf.float32))
+
+
+def train_transform(spec: ModelSpec, cfg: TrainConfig) -> Any:
+    """The denoiser corrupts its inputs anew every batch (as autoencoders.denoising_fit)."""
+    if spec.with_options is None:
+        return None
+    from networks.autoencoders import DEFAULT_LEVEL, DEFAULT_NOISE, corrupt_tf
+
+    noise = cfg.noise or DEFAULT_NOISE
+    level = DEFAULT_LEVEL if cfg.noise_level is None else cfg.noise_level
+    return lambda x: corrupt_tf(x, noise, level)
+
+
+class Loop:
+    """The distributed steps of one classifier/autoencoder run."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        cfg: TrainConfig,
+        model: keras.Model,
+        strategy: tf.distribute.Strategy,
+        prep: Prepared,
+        workers: int,
+        index: int,
+    ):
+        assert cfg.batch_size
+        self.spec, self.cfg, self.model, self.strategy = spec, cfg, model, strategy
+        self.workers, self.index = workers, index
+        self.global_batch = cfg.batch_size * int(strategy.num_replicas_in_sync)
+        self.steps = len(prep.x_train) // self.global_batch
+        if self.steps == 0:
+            raise cluster_ops.UsageError(
+                f"{len(prep.x_train)} training examples cannot fill one global batch of "
+                f"{self.global_batch} ({cfg.batch_size} x {strategy.num_replicas_in_sync} "
+                "replicas); lower --batch-size"
+            )
+        self.x, self.y = tf.constant(prep.x_train), tf.constant(prep.y_train)
+        self.loss_fn = keras.losses.get(spec.loss)
+        self.transform = train_transform(spec, cfg)
+        self.step = tf.function(self._step)
+        self.eval_batch = tf.function(self._eval_batch)
+
+    def dataset(self, epoch: int) -> Any:
+        """This epoch's batches: one shuffle of the whole set, every worker its stride."""
+        seed = self.cfg.seed * 100_003 + epoch
+
+        def make(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
+            per_replica = ctx.get_per_replica_batch_size(self.global_batch)
+            n = self.steps * self.global_batch
+            ds = tf.data.Dataset.range(len(self.x)).shuffle(len(self.x), seed=seed)
+            ds = ds.take(n).shard(ctx.num_input_pipelines, ctx.input_pipeline_id)
+            ds = ds.batch(per_replica, drop_remainder=True)
+            ds = ds.map(lambda i: (tf.gather(self.x, i), tf.gather(self.y, i)))
+            if self.transform is not None:
+                ds = ds.map(lambda a, b: (self.transform(a), b))
+            return ds.prefetch(2)
+
+        return iter(self.strategy.distribute_datasets_from_function(make))
+
+    def _step(self, batch: Any, stop: Any) -> Any:
+        def replica(x: Any, y: Any) -> Any:
+            with tf.GradientTape() as tape:
+                pred = self.model(x, training=True)
+                losses = per_example(self.loss_fn, y, pred)
+                loss = tf.reduce_sum(losses) / self.global_batch
+                if self.model.losses:
+                    loss += tf.add_n(self.model.losses) / self.strategy.num_replicas_in_sync
+                scaled = self.model.optimizer.scale_loss(loss)
+            variables = self.model.trainable_variables
+            self.model.optimizer.apply(tape.gradient(scaled, variables), variables)
+            count = tf.cast(tf.shape(losses)[0], tf.float32)
+            return tf.stack([tf.reduce_sum(losses), correct_count(self.spec, y, pred), count, stop])
+
+        stats = self.strategy.run(replica, args=batch)
+        return self.strategy.reduce(tf.distribute.ReduceOp.SUM, stats, axis=None)
+
+    def _eval_batch(self, x: Any, y: Any) -> Any:
+        pred = self.model(x, training=False)
+        losses = per_example(self.loss_fn, y, pred)
+        return tf.stack([tf.reduce_sum(losses), correct_count(self.spec, y, pred)])
+
+    def evaluate(self, x: Any, y: Any) -> dict[str, float]:
+        """Loss and accuracy of a split, every worker its stride, summed over the workers."""
+        mine = np.arange(self.index, len(x), self.workers)
+        sums = np.zeros(3)
+        size = max(self.cfg.batch_size or 0, 256)
+        for start in range(0, len(mine), size):
+            idx = mine[start : start + size]
+            out = self.eval_batch(tf.gather(x, idx), tf.gather(y, idx)).numpy()
+            sums += [out[0], out[1], len(idx)]
+        total = cluster_ops.sum_across_workers(self.strategy, sums)
+        return metrics_of(self.spec, total)
+
+
+def metrics_of(spec: ModelSpec, sums: np.ndarray, prefix: str = "") -> dict[str, float]:
+    out = {f"{prefix}loss": float(sums[0] / max(sums[2], 1))}
+    if "accuracy" in spec.metrics:
+        out[f"{prefix}accuracy"] = float(sums[1] / max(sums[2], 1))
+    return out
+
+
+def _stop_on_sigterm(model: keras.Model) -> Any:
+    """SIGTERM stops after the step all workers agree on, like the first Ctrl-C."""
+
+    def handler(signum: int, frame: Any) -> None:
+        model.stop_training = True
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        return None
+
+
+def train_epochs(
+    loop: Loop,
+    cbs: RunCallbacks,
+    backup: cluster_ops.Backup | None,
+    start: int,
+    history: dict[str, list[float]],
+    rate: Throughput | None,
+) -> bool:
+    """Epochs ``start``..end; the chief backs up each whole one. Returns True if stopped."""
+    cfg, model = loop.cfg, loop.model
+    assert cfg.epochs
+    callbacks = ([rate] if rate else []) + cbs.all()
+    for epoch in range(start, cfg.epochs):
+        for cb in callbacks:
+            cb.on_epoch_begin(epoch)
+        batches, sums, stopped = loop.dataset(epoch), np.zeros(4), False
+        for step in range(loop.steps):
+            flag = tf.constant(1.0 if model.stop_training else 0.0)
+            try:
+                sums += loop.step(next(batches), flag).numpy()
+            except PEER_ERRORS as exc:
+                cbs.tb.close()
+                cluster_ops.rejoin(f"epoch {epoch + 1}, step {step + 1}: {type(exc).__name__}")
+                raise
+            logs = metrics_of(loop.spec, sums)
+            for cb in callbacks:
+                cb.on_train_batch_end(step, logs)
+            if sums[3] > 0:  # some worker was asked to stop: every worker stops here
+                model.stop_training = stopped = True
+                break
+        logs = metrics_of(loop.spec, sums)
+        logs.update(loop.evaluate_val())
+        for cb in callbacks:
+            cb.on_epoch_end(epoch, logs)
+        if stopped:
+            return True
+        for key, value in logs.items():
+            history.setdefault(key, []).append(float(value))
+        if backup is not None:
+            backup.save(epoch + 1, {"history": history, "epoch_seconds": cbs.timer.seconds})
+    return False
+
+
+def train_multiworker(
+    config: TrainConfig,
+    strategy: tf.distribute.Strategy,
+    *,
+    data: Dataset | None = None,
+    stream: TextIO | None = None,
+) -> dict[str, Any]:
+    """:func:`networks.train.train` on a cluster; returns the same summary (the chief writes it)."""
+    spec_c, timeout = _cluster()
+    chief = spec_c.is_chief if spec_c else True
+    workers = spec_c.num_workers if spec_c else 1
+    index = (
+        0
+        if spec_c is None
+        else (
+            spec_c.task_index
+            + (1 if spec_c.task_type == "worker" and "chief" in spec_c.jobs else 0)
+        )
+    )
+    config, tmp = worker_config(config, chief)
+    try:
+        return _train(
+            config, strategy, data, stream or sys.stderr, chief, workers, index, spec_c, timeout
+        )
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _train(
+    config: TrainConfig,
+    strategy: tf.distribute.Strategy,
+    data: Dataset | None,
+    stream: TextIO,
+    chief: bool,
+    workers: int,
+    index: int,
+    spec_c: cluster_mod.ClusterSpec | None,
+    timeout: float,
+) -> dict[str, Any]:
+    spec, cfg = resolve(config)
+    assert cfg.epochs and cfg.batch_size and cfg.lr and cfg.logdir
+    keras.utils.set_random_seed(cfg.seed)
+    data = data if data is not None else load_dataset(spec.dataset, cfg.data_dir)
+    prep = spec.prepare(data)
+    settings = run_settings(spec, cfg, prep, strategy)
+    digest = cluster_ops.config_digest(settings)
+    what = f"{spec.name}, epochs {cfg.epochs}, batch {cfg.batch_size}, lr {cfg.lr:g}"
+    where = spec_c.describe() if spec_c else "this worker"
+    with cluster_mod.Watchdog(
+        timeout,
+        cluster_mod.peers_message(spec_c, timeout, where)
+        if spec_c
+        else "the cluster did not answer",
+    ):
+        cluster_ops.check_same_config(strategy, digest, what)
+
+    if spec.kind == "language-model":
+        from networks.multiworker_lm import train_language_model
+
+        return train_language_model(
+            spec, cfg, data, prep, strategy, stream, chief, workers, index, digest
+        )
+
+    global_batch = cfg.batch_size * int(strategy.num_replicas_in_sync)
+    total_steps = (len(prep.x_train) // global_batch) * cfg.epochs
+    build_args = BuildArgs(
+        tuple(prep.x_train.shape[1:]), data.num_classes, prep.x_train, data.class_names
+    )
+    with strategy.scope():
+        model = spec.make(build_args, cfg.lr, total_steps)
+        model.optimizer.build(model.trainable_variables)
+    loop = Loop(spec, cfg, model, strategy, prep, workers, index)
+    x_val, y_val = tf.constant(prep.x_val), tf.constant(prep.y_val)
+    loop.evaluate_val = lambda: {f"val_{k}": v for k, v in loop.evaluate(x_val, y_val).items()}
+
+    variables = {"model": list(model.variables), "optimizer": list(model.optimizer.variables)}
+    backup = cluster_ops.Backup(os.path.join(cfg.logdir, "backup"), digest, variables)
+    done, state = backup.load() if chief else (0, {})
+    done = int(cluster_ops.sum_across_workers(strategy, [done])[0])
+    cluster_ops.broadcast_from_chief(strategy, variables["model"] + variables["optimizer"])
+    if done:
+        print(f"resuming {spec.name} after epoch {done} of {cfg.epochs}", file=stream)
+
+    config_dict = full_config(spec, cfg, data, model.count_params())
+    config_dict.update(
+        strategy="multiworker",
+        workers=workers,
+        global_batch=global_batch,
+        steps_per_epoch=loop.steps,
+    )
+    cbs = RunCallbacks.make(cfg.logdir, cfg.progress, stream)
+    cbs.timer.seconds = list(state.get("epoch_seconds", []))
+    history = {k: list(v) for k, v in state.get("history", {}).items()}
+    rate_key = RATE_KEYS.get(spec.kind)
+    rate = Throughput(rate_key, global_batch, loop.steps * global_batch) if rate_key else None
+    for cb in ([rate] if rate else []) + cbs.all():
+        cb.set_model(model)
+        cb.set_params({"epochs": cfg.epochs, "steps": loop.steps, "verbose": 0})
+    if not done:
+        cbs.tb.log_config(config_dict)
+    previous = _stop_on_sigterm(model)
+    model.stop_training = False
+    for cb in cbs.all():
+        cb.on_train_begin()
+    start = time.perf_counter()
+    try:
+        stopped = train_epochs(loop, cbs, backup if chief else None, done, history, rate)
+    finally:
+        cbs.stop.on_train_end()
+        if cbs.progress is not None:
+            cbs.progress.on_train_end()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    seconds = time.perf_counter() - start + sum(cbs.timer.seconds[:done])
+    test = loop.evaluate(tf.constant(prep.x_test), tf.constant(prep.y_test))
+    return finish_run(
+        spec,
+        cfg,
+        data,
+        prep,
+        model,
+        build_args,
+        total_steps,
+        cbs,
+        history,
+        seconds,
+        stopped,
+        config_dict,
+        chief,
+        test,
+    )
