@@ -319,10 +319,12 @@ class Algorithm:
             "env": cfg.env,
             "agent": cfg.agent,
             "seed": cfg.seed,
-            "episodes": run.episodes,
-            "env_steps": run.env_steps,
+            "episodes": run.end_episodes,
+            "env_steps": run.end_steps,
             "train_seconds": run.train_seconds,
-            "env_steps_per_second": run.steps_per_second,
+            "env_steps_per_second": (
+                (run.end_steps - run.start_steps) / run.train_seconds if run.train_seconds else 0.0
+            ),
             "eval_episodes": result.episodes,
             "eval_return_mean": result.return_mean,
             "eval_return_std": result.return_std,

@@ -49,6 +49,8 @@ class TrainingRun:
     success_history: list[float] = field(default_factory=list)  # success rate after each chunk
     successes: int = 0  # successful training episodes in this process
     total_steps: int | None = None
+    end_episodes: int | None = None  # the counters when training stopped (an agent may then
+    end_steps: int | None = None  # be handed a kept policy with counters of its own)
     return_history: list[float] = field(default_factory=list)  # mean return after each chunk
     _started: float = 0.0
 
@@ -160,6 +162,7 @@ def train(
                 cb.on_chunk_end(run, batch)
         run.train_seconds = run.elapsed
         run._started = 0.0
+        run.end_episodes, run.end_steps = agent.episodes, agent.env_steps
         for cb in run.callbacks:
             cb.on_train_end(run)
     return run
