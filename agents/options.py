@@ -41,6 +41,11 @@ def _layer_bytes(sizes: tuple[int, ...]) -> float:
     return 4 * 4 * sum(a * b for a, b in zip(widths, widths[1:], strict=False))
 
 
+#: Counts whose cost is time more than memory: a hard ceiling, with the reason.
+LIMITS: dict[str, tuple[int, str]] = {
+    "max_episode_steps": (1_000_000, "the exact planner does one sweep per step"),
+}
+
 #: Sizes tied to memory: the fewest bytes a value needs (the allocating code knows the exact
 #: shapes and checks again); what cannot fit is refused before anything is allocated.
 SIZES: dict[str, tuple[Callable[[Any], float], str]] = {
@@ -123,6 +128,9 @@ def universal_checks(name: str, value: Any) -> None:
             seed_range(flag_name, value)
         elif abs(value) > MAX_INT:
             raise UsageError(f"--{flag_name} must be at most {MAX_INT:,}, got {value:,}")
+    if name in LIMITS and isinstance(value, int) and value > LIMITS[name][0]:
+        limit, why = LIMITS[name]
+        raise UsageError(f"--{flag_name} must be at most {limit:,} ({why}), got {value:,}")
     if name in SIZES and value is not None:
         estimate, what = SIZES[name]
         require_memory(estimate(value), what.format(value=display_value(value)), "lower it")
@@ -188,8 +196,9 @@ def flag_type(f: dataclasses.Field) -> Callable[[str], Any]:
         try:
             value = parse_number(text, kind, flag(f.name))
             universal_checks(f.name, value)
-        except UsageError as exc:  # argparse prints its message as given
-            raise argparse.ArgumentTypeError(str(exc)) from None
+        except UsageError as exc:  # argparse prints "argument --x: " and the message as given
+            message = str(exc).removeprefix(flag(f.name) + " ")
+            raise argparse.ArgumentTypeError(message) from None
         return value
 
     parse.__name__ = kind.__name__  # argparse says "invalid int value: '٣'"

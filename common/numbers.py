@@ -61,8 +61,8 @@ def arg_type(kind: type, name: str, check: Callable[[str, Any], None] | None = N
         try:
             if check is not None:
                 check(name, value)
-        except UsageError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
+        except UsageError as exc:  # argparse prints "argument --x: " before it
+            raise argparse.ArgumentTypeError(str(exc).removeprefix(name + " ")) from None
         return value
 
     parse.__name__ = kind.__name__
