@@ -124,7 +124,10 @@ def inspect_npz(
         raise error(f"{label} is damaged or truncated ({first_line(exc)})") from None
 
 
-def _check(path: Path, name: str, array: np.ndarray, spec: ArraySpec, error: type) -> None:
+def check_array(
+    path: Path, name: str, array: np.ndarray, spec: ArraySpec, error: type = UsageError
+) -> None:
+    """One array against its spec (dtype kind, shape, finite, range): one line when not."""
     if array.dtype.kind not in spec.kinds:
         raise error(f"{path}: array {name!r} has dtype {array.dtype}, expected kind {spec.kinds}")
     if spec.shape is not None and (
@@ -175,5 +178,5 @@ def read_npz(
         raise error(f"{label} does not fit in memory") from None
     for name, spec in (specs or {}).items():
         if name in arrays:
-            _check(label, name, arrays[name], spec, error)
+            check_array(label, name, arrays[name], spec, error)
     return arrays
