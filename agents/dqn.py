@@ -250,7 +250,13 @@ class DQNAgent:
 
     def _learn(self) -> dict[str, float]:
         cfg = self.config
-        batch = self.buffer.sample(self.rng, cfg.batch_size, self.updates_per_call)
+        obs, actions, rewards, next_obs, discounts = self.buffer.sample(
+            self.rng, cfg.batch_size, self.updates_per_call
+        )
+        # Replay keeps what the featurizer stores; a running normaliser reads it with today's
+        # statistics (for every other featurizer ``normalize`` is the identity).
+        normalize = self.featurizer.normalize
+        batch = (normalize(obs), actions, rewards, normalize(next_obs), discounts)
         self.updates += self.updates_per_call
         copy = cfg.tau >= 1.0 and self.env_steps - self._last_target_copy >= cfg.target_update
         if copy:
@@ -271,10 +277,17 @@ class DQNAgent:
             raw, _ = self.venv.reset()
             for generator, state in zip(self._env_generators(), self._env_rng_states, strict=True):
                 restore_rng(generator, state)
-        self._obs = self.featurizer(raw)
+        self._obs = self._observe(raw)
         self._count[:] = 0
         self._returns[:] = 0.0
         self._lengths[:] = 0
+
+    def _observe(self, raw: np.ndarray) -> np.ndarray:
+        """What replay keeps of a batch of raw training observations; a running normaliser
+        learns its statistics from them first."""
+        if self.featurizer.stateful:
+            self.featurizer.update(raw)
+        return self.featurizer.store(raw)
 
     def _env_generators(self) -> list[np.random.Generator]:
         """The batched env's one generator, or a Gymnasium SyncVectorEnv's one per sub-env."""
@@ -332,17 +345,17 @@ class DQNAgent:
         n_envs = cfg.num_envs
         while len(returns) < max_episodes and self.env_steps - steps_before < max_steps:
             eps = self.epsilon(self.env_steps)
-            actions = self._q(self._obs).argmax(axis=1)
+            actions = self._q(self.featurizer.normalize(self._obs)).argmax(axis=1)
             explore = self.rng.random(n_envs) < eps
             if explore.any():
                 actions = np.where(explore, self.rng.integers(0, self.n_actions, n_envs), actions)
             raw, rewards, terminated, truncated, infos = self.venv.step(actions)
-            next_obs = self.featurizer(raw)
+            next_obs = self._observe(raw)
             done = terminated | truncated
             final_obs = next_obs
             if done.any():
                 final_obs = next_obs.copy()
-                final_obs[done] = self.featurizer(np.stack(list(infos["final_obs"][done])))
+                final_obs[done] = self.featurizer.store(np.stack(list(infos["final_obs"][done])))
             pieces = self._collect(actions, rewards, next_obs, final_obs, terminated, done)
             for obs_b, act_b, rew_b, next_b, disc_b in pieces:
                 self.buffer.add_batch(obs_b, act_b, rew_b, next_b, disc_b)
@@ -438,6 +451,10 @@ class DQNAgent:
             "rng": rng_state_json(self.rng),
             "env_rngs": [rng_state_json(g) for g in self._env_generators()],
         }
+        if self.featurizer.stateful:  # the normaliser's statistics: JSON lists, never pickled
+            state["featurizer"] = {
+                k: np.asarray(v).tolist() for k, v in self.featurizer.get_state().items()
+            }
         path = self._checkpoint.save(directory, meta=self._meta(), state=state)
         if self.config.save_replay and not best:
             self.buffer.save(Path(directory) / "replay.npz")
@@ -450,6 +467,15 @@ class DQNAgent:
         self._last_target_copy = int(state["last_target_copy"])
         restore_rng(self.rng, state["rng"])
         self._env_rng_states = state["env_rngs"]
+        if self.featurizer.stateful:
+            try:
+                self.featurizer.set_state(
+                    {k: np.asarray(v, dtype=np.float64) for k, v in state["featurizer"].items()}
+                )
+            except (KeyError, ValueError, TypeError, AttributeError) as exc:
+                raise CheckpointError(
+                    f"checkpoint in {directory} has no usable normaliser state ({exc})"
+                ) from None
         if self.mirror is not None:
             self.mirror.set_weights(self.online.get_weights())
         replay = Path(directory) / "replay.npz"

@@ -54,6 +54,11 @@ def test_dqn_on_cartpole_round_trips_through_a_run_folder(tmp_path):
     obs = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
     actions = agent.predict(obs)
     assert actions.shape == (5,) and agent.predict(obs[0]) == actions[0]
+    normaliser = agent.agent.featurizer  # Box vectors: running mean and variance, checkpointed
+    assert normaliser.stateful and normaliser.count >= 400
+    again = DQN.load(tmp_path / "run")
+    np.testing.assert_allclose(again.agent.featurizer.mean, normaliser.mean)
+    np.testing.assert_allclose(again.agent.featurizer.var, normaliser.var)
     result = agent.evaluate(episodes=3)
     assert result["episodes"] == 3 and result["return_mean"] >= 8 and "exact_return" not in result
     loaded = fresh_process(
