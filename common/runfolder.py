@@ -53,21 +53,23 @@ def _in_system_folder(path: Path) -> Path | None:
     return None
 
 
-def _check_location(path: Path, what: str) -> None:
-    """The path can be created: no system folder, no file among its folders, writable."""
+def _check_location(path: Path, what: str, shown: Path | None = None) -> None:
+    """The path can be created: no system folder, no file among its folders, writable.
+    ``shown`` is the path named in messages (a folder, when ``path`` is a file in it)."""
+    name = shown if shown is not None else path
     root = _in_system_folder(path)
     if root is not None:
-        raise UsageError(f"cannot write {path} ({what}): {root} is a system folder")
+        raise UsageError(f"cannot write {name} ({what}): {root} is a system folder")
     absolute = Path(os.getcwd(), path)  # not normalised: "file/.." fails as the OS would
     prefix = Path(absolute.anchor)
     for part in absolute.parts[1:-1]:
         prefix = prefix / part
         if os.path.lexists(prefix) and not prefix.is_dir():
-            raise UsageError(f"cannot write {path} ({what}): {prefix} is a file, not a folder")
+            raise UsageError(f"cannot write {name} ({what}): {prefix} is a file, not a folder")
     for parent in Path(os.path.realpath(absolute)).parents:
         if os.path.lexists(parent):
             if not os.access(parent, os.W_OK | os.X_OK):
-                raise UsageError(f"cannot write {path} ({what}): folder {parent} is not writable")
+                raise UsageError(f"cannot write {name} ({what}): folder {parent} is not writable")
             return
 
 
@@ -113,7 +115,7 @@ def check_output_dir(path: str | os.PathLike, what: str) -> Path:
     folder = Path(path)
     if os.path.lexists(folder) and not folder.is_dir():
         raise UsageError(f"{what} {folder} is a file, not a folder; choose another path")
-    _check_location(folder / "x", what)
+    _check_location(folder / "x", what, shown=folder)
     return folder
 
 
