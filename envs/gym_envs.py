@@ -49,6 +49,8 @@ PROJECT_GYM_IDS: dict[str, str] = {
 }
 
 AGENT_KINDS = ("tabular", "classic", "dqn")
+#: Envs (id, options, step limit) that passed Gymnasium's env checker in this process.
+_CHECKED: set[str] = set()
 BOX2D_FIX = "pip install -e '.[box2d]'"
 _OPTION_FORM = "KEY=VALUE, e.g. is_slippery=false or map_name=8x8"
 _WORDS = {"true": True, "false": False, "none": None, "null": None}
@@ -327,8 +329,10 @@ def make_env(
     def build(render: str | None = None) -> gym.Env:
         return gym.make(spec.id, render_mode=render, disable_env_checker=True, **kwargs)
 
-    if check:
+    key = f"{spec.id}|{sorted(options.items())!r}|{max_episode_steps}"
+    if check and key not in _CHECKED:
         check_api(spec.id, build)
+        _CHECKED.add(key)
     return _construct(spec.id, lambda: build(render_mode), creator)
 
 
@@ -369,7 +373,17 @@ def check_spaces(env: gym.Env | gym.vector.VectorEnv, agent: str) -> None:
         raise UsageError(
             f"{space_name(action)} actions: the agents here choose among discrete actions; {fix}"
         )
+    if int(action.start) != 0:
+        raise UsageError(
+            f"{space_name(action)} actions: the agents number actions from 0; wrap the env in an "
+            f"ActionWrapper that adds {int(action.start)}"
+        )
     if isinstance(obs, spaces.Discrete):
+        if int(obs.start) != 0:
+            raise UsageError(
+                f"{space_name(obs)} observations: the agents number states from 0; relabel them "
+                f"with gymnasium.wrappers.TransformObservation (obs - {int(obs.start)})"
+            )
         return
     if agent in ("tabular", "classic"):
         if isinstance(obs, spaces.Box):

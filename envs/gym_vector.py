@@ -8,7 +8,8 @@ bootstraps and a truncated one bootstraps from the right observation.
 
 - :func:`make_vector_env`: ``num_envs`` copies of any env :func:`envs.gym_envs.make_env` makes,
   built in SAME_STEP mode (``SyncVectorEnv``, or ``AsyncVectorEnv`` with ``asynchronous``); the
-  project's lake keeps its batched numpy :class:`envs.vector.FrozenLakeVectorEnv`.
+  project's lake keeps its batched numpy :class:`envs.vector.FrozenLakeVectorEnv`, and CartPole
+  gets Gymnasium's batched dynamics (:class:`envs.cartpole.SameStepCartPoleVectorEnv`).
 - :func:`same_step`: a vector env someone else built (``gymnasium.make_vec`` defaults to
   NEXT_STEP) brought to the same contract.
 """
@@ -23,6 +24,7 @@ from gymnasium.vector import AutoresetMode
 
 from common.errors import UsageError
 from common.memory import require_memory
+from envs.cartpole import SameStepCartPoleVectorEnv
 from envs.gym_envs import _project_key, is_project_env, make_env
 from envs.vector import FrozenLakeVectorEnv
 
@@ -99,10 +101,13 @@ def make_vector_env(
     """``num_envs`` copies of ``make_env(name, options, max_episode_steps=...)`` stepped together,
     SAME_STEP autoreset (see the module docstring). The project's ``frozenlake`` is the batched
     :class:`~envs.vector.FrozenLakeVectorEnv` (``asynchronous`` is ignored: it is faster than
-    processes); anything else a ``SyncVectorEnv``, or with ``asynchronous`` an ``AsyncVectorEnv``
-    (one process per copy). The single env is made (and Gymnasium's env checker run) once first,
-    so a bad name or option fails here in one line. ``seed`` seeds the action spaces; episodes
-    are seeded by the caller's ``reset(seed=...)`` (copy i gets seed + i).
+    processes); CartPole without ``asynchronous`` Gymnasium's batched CartPole in SAME_STEP mode;
+    anything else a ``SyncVectorEnv``, or with ``asynchronous`` an ``AsyncVectorEnv`` (one
+    process per copy). Every one has ``identity``: the string a checkpoint records (the single
+    env's ``identity`` or its spec). The single env is made (and Gymnasium's env checker run)
+    once first, so a bad name or option fails here in one line. ``seed`` seeds the action
+    spaces; episodes are seeded by the caller's ``reset(seed=...)`` (Sync/Async: copy i gets
+    seed + i).
     """
     if isinstance(num_envs, bool) or int(num_envs) != num_envs or int(num_envs) < 1:
         raise UsageError(f"the number of envs must be a positive integer, got {num_envs!r}")
@@ -115,6 +120,8 @@ def make_vector_env(
         )
     probe = make_env(name, options, max_episode_steps=max_episode_steps)
     obs_bytes = _nbytes(probe.observation_space)
+    identity = str(getattr(probe.unwrapped, "identity", None) or probe.spec)
+    spec = probe.spec
     probe.close()
     require_memory(
         num_envs * (ENV_OVERHEAD_BYTES + 4 * obs_bytes),
@@ -125,6 +132,10 @@ def make_vector_env(
         if max_episode_steps is not None:
             options["max_episode_steps"] = int(max_episode_steps)
         venv: gym.vector.VectorEnv = FrozenLakeVectorEnv(num_envs, **options)
+    elif not asynchronous and _batched_cartpole(spec, options):
+        venv = SameStepCartPoleVectorEnv(
+            num_envs, identity=identity, max_episode_steps=spec.max_episode_steps, **options
+        )
     else:
 
         def one() -> gym.Env:
@@ -132,9 +143,20 @@ def make_vector_env(
 
         cls = gym.vector.AsyncVectorEnv if asynchronous else gym.vector.SyncVectorEnv
         venv = cls([one] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
+        venv.identity = identity  # what a checkpoint records, as for the single env
     venv.action_space.seed(seed)
     venv = same_step(venv)
     return venv
+
+
+def _batched_cartpole(spec, options: dict) -> bool:
+    """CartPole-v0/v1 with nothing but Gymnasium's batched version's options: that version."""
+    return (
+        spec is not None
+        and spec.id in ("CartPole-v0", "CartPole-v1")
+        and spec.max_episode_steps is not None
+        and set(options) <= {"sutton_barto_reward"}
+    )
 
 
 def _nbytes(space: gym.Space) -> int:

@@ -236,3 +236,23 @@ def test_vector_envs_are_judged_by_one_copy():
     check_spaces(venv, "dqn")
     with pytest.raises(UsageError, match="--q-net"):
         check_spaces(venv, "tabular")
+
+
+def test_discrete_spaces_must_count_from_zero():
+    with pytest.raises(UsageError, match="start=1"):
+        check_spaces(Spaces(spaces.Discrete(3, start=1), spaces.Discrete(2)), "tabular")
+    with pytest.raises(UsageError, match="actions from 0"):
+        check_spaces(Spaces(spaces.Discrete(3), spaces.Discrete(2, start=-1)), "dqn")
+
+
+def test_the_env_checker_runs_once_per_env_and_options(monkeypatch):
+    import envs.gym_envs as gym_envs
+
+    calls = []
+    monkeypatch.setattr(gym_envs, "_CHECKED", set())
+    monkeypatch.setattr(gym_envs, "check_api", lambda env_id, build: calls.append(env_id))
+    make_env("Taxi-v4")
+    make_env("Taxi-v4")
+    make_env("Taxi-v4", {"is_rainy": True})
+    make_env("Taxi-v4", check=False, max_episode_steps=9)
+    assert calls == ["Taxi-v4", "Taxi-v4"]
