@@ -52,6 +52,10 @@ class EvalCallback(Callback):
         result = evaluate_greedy(run.agent, self.env, episodes, self.seed, self.judge)
         self.last = result
         self.history.append((run.env_steps, result.score))
+        run.metrics.pop("eval/never_ends", None)
+        if result.never_ends:  # the model says: from some state it reaches, it never ends
+            run.metrics["eval/never_ends"] = 1.0
+            run.metrics.pop("eval/exact_return", None)
         if result.exact_return is not None:
             run.metrics["eval/exact_return"] = result.exact_return
             if self.judge is not None:
@@ -74,7 +78,8 @@ class EvalCallback(Callback):
             return
         self.best_score = result.score
         self.best_at = {"episodes": run.episodes, "env_steps": run.env_steps}
-        run.metrics["eval/best_score"] = result.score
+        if math.isfinite(result.score):
+            run.metrics["eval/best_score"] = result.score
         if self.best_dir is not None:
             run.agent.save(self.best_dir, best=True)
             info = {"score": result.score, **self.best_at}

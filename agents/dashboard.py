@@ -81,6 +81,8 @@ def budget_text(run: TrainingRun) -> str:
 
 def eval_text(run: TrainingRun, optimum: float | None) -> str | None:
     """The last evaluation: exact value against the optimum, or sampled mean +- std."""
+    if run.metrics.get("eval/never_ends"):
+        return "never ends an episode (the model says so)"
     exact = run.metrics.get("eval/exact_return")
     if exact is not None and optimum is not None:
         ratio = run.metrics.get("eval/optimality_ratio")

@@ -183,3 +183,39 @@ def test_any_key_the_env_does_not_take_is_one_line(key, value):
     with pytest.raises(UsageError) as info:
         configure("FrozenLake-v1", {"env_options": {key: value}})
     assert "\n" not in str(info.value) and key in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "env, shown",
+    [
+        ("CliffWalking-v1", ["return (last 100)", "greedy policy (exact)", "cliff", "goal"]),
+        ("CartPole-v1", ["return (last 100)", "greedy policy", "±", "env steps"]),
+    ],
+)
+def test_the_dashboard_shows_non_lake_envs(env, shown):
+    """Return sparkline, evaluation (exact against the optimum, or mean ± std), the grid of
+    CliffWalking; rendered by rich on an 100-column terminal."""
+    import io
+
+    from rich.console import Console
+
+    from agents import DQN, TabularQ
+    from agents.dashboard import Dashboard
+
+    text = io.StringIO()
+    console = Console(file=text, force_terminal=True, width=100, color_system=None)
+    agent = (
+        TabularQ(env, seed=0)
+        if env != "CartPole-v1"
+        else DQN(env, seed=0, num_envs=2, learning_starts=50, eval_check_episodes=2)
+    )
+    board = Dashboard("title", None, None, console=console, refresh_seconds=0.0, success=False)
+    from agents.api import grid_of
+
+    board.rows = grid_of(agent.eval_env)
+    board.optimum = agent.judge.optimum if agent.judge is not None else None
+    steps = 20_000 if env == "CliffWalking-v1" else 1_500
+    agent.learn(steps=steps, eval_every=steps // 4, callbacks=[board])
+    out = text.getvalue()
+    for piece in shown:
+        assert piece in out, piece
