@@ -217,7 +217,8 @@ def plan(env: FrozenLakeEnv) -> Plan:
     """The optimal (non-stationary) policy and its success probability within the step limit
     (for any env with a model and a step limit: the optimum expected return)."""
     best = solve(_lake_model(env))
-    return Plan(best.value, best.values, best.policy)
+    policy = best.policy if best.policy.ndim == 2 else best.policy[None, :]  # no limit: stationary
+    return Plan(best.value, best.values, policy)
 
 
 def evaluate_policy(env: FrozenLakeEnv, policy: np.ndarray) -> float:

@@ -99,6 +99,8 @@ def test_cliffwalking_optimum():
     assert solve(model.with_step_limit(13)).value == -13.0
     assert solve(model.with_step_limit(50)).value == -13.0
     assert solve(model.with_step_limit(12)).value == -12.0
+    lake_style = plan(env)  # the lake's interface works without a limit too (stationary policy)
+    assert lake_style.success_probability == -13.0 and lake_style.policy.shape == (1, 48)
 
 
 def test_a_policy_that_never_ends_is_not_a_number():
