@@ -47,6 +47,7 @@ from agents.evaluation import make_judge as _make_judge
 from agents.loop import Callback, TrainingRun, train
 from common.atomic import atomic_write_text
 from common.errors import UsageError
+from envs.grids import grid_view
 
 POLICY_FILE = "policy.json"  # which checkpoint of a run folder is the handed-over policy
 SUMMARY_FILE = "summary.json"
@@ -265,7 +266,7 @@ class Algorithm:
             chain.append(
                 Dashboard(
                     self.title(),
-                    grid_of(self.eval_env),
+                    grid_view(self.eval_env),
                     judge.optimum if judge is not None else None,
                     console=console,
                     success=success,
@@ -461,22 +462,6 @@ def locate(path: Path) -> tuple[Path, Path]:
     raise UsageError(
         f"{path} is neither a run folder (with config.json) nor a checkpoint folder inside one"
     )
-
-
-def grid_of(env: gym.Env) -> tuple[str, ...] | None:
-    """Rows of a grid env the dashboard draws: the lakes' maps, CliffWalking's grid."""
-    base = env.unwrapped
-    rows = getattr(base, "rows", None)
-    if rows is not None:
-        return tuple(rows)
-    desc = getattr(base, "desc", None)
-    if desc is not None and type(base).__name__ == "FrozenLakeEnv":
-        return tuple(b"".join(row).decode() for row in np.asarray(desc))
-    if type(base).__name__ == "CliffWalkingEnv":
-        n_rows, n_cols = getattr(base, "shape", (4, 12))
-        body = ["F" * n_cols for _ in range(n_rows - 1)]
-        return (*body, "S" + "C" * (n_cols - 2) + "G")
-    return None
 
 
 class TabularQ(Algorithm):

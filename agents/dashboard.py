@@ -22,6 +22,7 @@ from rich.text import Text
 
 from agents.loop import Callback, TrainingRun
 from envs.frozenlake import ACTION_ARROWS
+from envs.grids import GridView
 
 SPARK_CHARS = "▁▂▃▄▅▆▇█"
 TILE_STYLES = {
@@ -50,8 +51,11 @@ def sparkline(values, width: int = 40, low: float = 0.0, high: float = 1.0) -> s
     return "".join(out)
 
 
-def lake_table(rows: tuple[str, ...], q_table: np.ndarray) -> Table:
-    """The lake with the greedy action's arrow and the state value (max Q) on every open cell."""
+def lake_table(
+    rows: tuple[str, ...], q_table: np.ndarray, arrows: tuple[str, ...] = ACTION_ARROWS
+) -> Table:
+    """The grid with the greedy action's arrow (``arrows[a]``: the env's own action numbering)
+    and the state value (max Q) on every open cell."""
     n_cols = len(rows[0])
     grid = Table.grid(padding=(0, 0))
     for _ in range(n_cols):
@@ -64,7 +68,7 @@ def lake_table(rows: tuple[str, ...], q_table: np.ndarray) -> Table:
             if tile in "HGC":
                 label = {"H": " hole ", "G": " goal ", "C": " cliff "}[tile]
             else:
-                label = f"{ACTION_ARROWS[policy[s]]} {values[s]:.2f}"
+                label = f"{arrows[policy[s]]} {values[s]:.2f}"
             cells.append(Text(label, style=TILE_STYLES[tile]))
         grid.add_row(*cells)
     return grid
@@ -113,14 +117,17 @@ class Dashboard(Callback):
     def __init__(
         self,
         title: str,
-        rows: tuple[str, ...] | None,
+        rows: tuple[str, ...] | GridView | None,
         optimum: float | None,
         console: Console | None = None,
         refresh_seconds: float = 0.2,
         plain_every_seconds: float = 5.0,
         success: bool = True,
     ) -> None:
-        self.title, self.rows, self.optimum, self.success = title, rows, optimum, success
+        self.title, self.optimum, self.success = title, optimum, success
+        self.rows, self.arrows = rows, ACTION_ARROWS  # a GridView brings its own arrows
+        if isinstance(rows, GridView):
+            self.rows, self.arrows = rows.rows, rows.arrows
         self.console = console or Console()
         self.live_mode = self.console.is_terminal
         self.refresh_seconds = refresh_seconds if self.live_mode else plain_every_seconds
@@ -175,7 +182,7 @@ class Dashboard(Callback):
         if self.rows is not None and len(self.rows[0]) <= 12:
             parts.append(
                 Panel(
-                    lake_table(self.rows, run.agent.q_table()),
+                    lake_table(self.rows, run.agent.q_table(), self.arrows),
                     title="greedy policy and state values",
                     expand=False,
                 )

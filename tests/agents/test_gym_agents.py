@@ -188,7 +188,8 @@ def test_any_key_the_env_does_not_take_is_one_line(key, value):
 @pytest.mark.parametrize(
     "env, shown",
     [
-        ("CliffWalking-v1", ["return (last 100)", "greedy policy (exact)", "cliff", "goal"]),
+        # CliffWalking numbers its actions UP, RIGHT, DOWN, LEFT: the learnt path runs right
+        ("CliffWalking-v1", ["return (last 100)", "greedy policy (exact)", "cliff", "goal", "→"]),
         ("CartPole-v1", ["return (last 100)", "greedy policy", "±", "env steps"]),
     ],
 )
@@ -209,11 +210,13 @@ def test_the_dashboard_shows_non_lake_envs(env, shown):
         if env != "CartPole-v1"
         else DQN(env, seed=0, num_envs=2, learning_starts=50, eval_check_episodes=2)
     )
-    board = Dashboard("title", None, None, console=console, refresh_seconds=0.0, success=False)
-    from agents.api import grid_of
+    from envs.grids import grid_view
 
-    board.rows = grid_of(agent.eval_env)
-    board.optimum = agent.judge.optimum if agent.judge is not None else None
+    optimum = agent.judge.optimum if agent.judge is not None else None
+    board = Dashboard(
+        "title", grid_view(agent.eval_env), optimum, console=console, refresh_seconds=0.0,
+        success=False,
+    )  # fmt: skip
     steps = 20_000 if env == "CliffWalking-v1" else 1_500
     agent.learn(steps=steps, eval_every=steps // 4, callbacks=[board])
     out = text.getvalue()
