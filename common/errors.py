@@ -8,8 +8,12 @@ too, with the shell's exit codes 130 and 143, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
 
 
 class UsageError(ValueError):
@@ -44,8 +48,6 @@ def first_line(exc: BaseException) -> str:
 def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
     """Run a command's ``main``: :class:`UsageError` becomes ``error: ...`` and exit 2, an
     interrupt that reaches here one line and exit 130 (Ctrl-C) or 143 (SIGTERM)."""
-    from common.signals import terminate_raises
-
     try:
         with terminate_raises():
             return main(argv)
@@ -58,6 +60,25 @@ def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = N
     except Terminated:
         print("terminated", file=sys.stderr)
         return EXIT_TERMINATED
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def terminate_raises() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` in the body (main thread, where no handler was set),
+    so ``finally`` blocks and context managers (locks, temp files) run."""
+    main_thread = threading.current_thread() is threading.main_thread()
+    if not main_thread or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):

@@ -15,10 +15,12 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, TextIO
 
-from common.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
+from common.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, terminate_raises
+
+__all__ = ["StopRequest", "exit_code", "install_interrupt_hook", "terminate_raises"]
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 NAMES = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
@@ -90,24 +92,6 @@ class StopRequest:
 
     def __exit__(self, *exc: object) -> None:
         self.restore()
-
-
-def _raise_terminated(signum: int, frame: Any) -> None:
-    raise Terminated()
-
-
-@contextlib.contextmanager
-def terminate_raises() -> Iterator[None]:
-    """SIGTERM raises :class:`Terminated` in the body (main thread, where no handler was set),
-    so ``finally`` blocks and context managers (locks, temp files) run."""
-    if not _main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _interrupt_hook(previous: Callable[..., Any]) -> Callable[..., Any]:

@@ -22,7 +22,6 @@ json_values = st.recursive(
 @given(json_values)
 def test_everything_written_is_strict_json(value):
     text = dumps(value)
-    assert "NaN" not in text and "Infinity" not in text
     json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} written"))
 
 
