@@ -7,7 +7,8 @@ What a command line needs between a user's ``ENV`` argument and an agent:
 - :func:`make_env`: the env, with every way it can fail (unknown id, module that does not import,
   constructor error, rejected keys, missing Box2D, an env that breaks the Gymnasium API according
   to Gymnasium's own env checker) turned into one :class:`~common.errors.UsageError` line;
-- :func:`check_spaces`: whether an agent kind can read the env's spaces, and if not, what would.
+- :func:`envs.spaces.check_spaces` (re-exported here): whether an agent kind can read the env's
+  spaces, and if not, what would.
 
 The project's own lakes (``frozenlake``, ``frozenlake-pixels``, ``frozenlake-digits`` and their
 ``dltf/...`` ids) are built by their own classes, with their built-in step limit.
@@ -26,14 +27,32 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
-from gymnasium import spaces
 
 from common.errors import UsageError
 from envs.frozenlake import FrozenLakeEnv
 from envs.pixels import FrozenLakeDigitsEnv, FrozenLakePixelsEnv, make_digits_env
+from envs.spaces import AGENT_KINDS, check_spaces, is_image_space, space_name
 
 NAMESPACE = "dltf"
+__all__ = [
+    "AGENT_KINDS",
+    "NAMESPACE",
+    "PROJECT_ENVS",
+    "PROJECT_GYM_IDS",
+    "accepted_keys",
+    "check_api",
+    "check_spaces",
+    "closest_names",
+    "find_spec",
+    "is_image_space",
+    "is_project_env",
+    "known_names",
+    "make_env",
+    "one_line",
+    "parse_env_options",
+    "parse_env_value",
+    "space_name",
+]
 
 #: The project's short names and their constructors (``envs.make`` reads this table).
 PROJECT_ENVS: dict[str, Callable[..., gym.Env]] = {
@@ -48,7 +67,6 @@ PROJECT_GYM_IDS: dict[str, str] = {
     "frozenlake-digits": f"{NAMESPACE}/FrozenLakeDigits-v0",
 }
 
-AGENT_KINDS = ("tabular", "classic", "dqn")
 #: Envs (id, options, step limit) that passed Gymnasium's env checker in this process.
 _CHECKED: set[str] = set()
 BOX2D_FIX = "pip install -e '.[box2d]'"
@@ -334,93 +352,3 @@ def make_env(
         check_api(spec.id, build)
         _CHECKED.add(key)
     return _construct(spec.id, lambda: build(render_mode), creator)
-
-
-# -- spaces ---------------------------------------------------------------------------------------
-def space_name(space: spaces.Space) -> str:
-    """A space as a user reads it: ``Box(-1.0, 1.0, (2,), float32)``, ``Dict('a': ...)``."""
-    return str(space)
-
-
-def is_image_space(space: spaces.Space) -> bool:
-    """A Box of uint8 pixels, ``(H, W)`` or ``(H, W, C)``."""
-    return (
-        isinstance(space, spaces.Box)
-        and space.dtype == np.uint8
-        and len(space.shape) in (2, 3)
-        and min(space.shape) > 0
-    )
-
-
-def check_spaces(env: gym.Env | gym.vector.VectorEnv, agent: str) -> None:
-    """Refuse, in one line naming the space and what would work, an env whose spaces the agent
-    kind (``tabular``, ``classic`` or ``dqn``) cannot use. Vector envs are judged by one copy.
-
-    Every agent chooses among discrete actions (Discrete). Tabular and classic agents read
-    Discrete observations (a table row); the DQN reads Discrete (one-hot), Box vectors (1-D,
-    normalised) and Box images (uint8 ``(H, W)`` or ``(H, W, C)``).
-    """
-    if agent not in AGENT_KINDS:
-        raise UsageError(f"unknown agent kind {agent!r}: choose one of {', '.join(AGENT_KINDS)}")
-    action = getattr(env, "single_action_space", None) or env.action_space
-    obs = getattr(env, "single_observation_space", None) or env.observation_space
-    if not isinstance(action, spaces.Discrete):
-        fix = (
-            "use a discrete version such as LunarLander-v3 (not continuous=True)"
-            if isinstance(action, spaces.Box)
-            else "wrap the env so that it offers a Discrete action space"
-        )
-        raise UsageError(
-            f"{space_name(action)} actions: the agents here choose among discrete actions; {fix}"
-        )
-    if int(action.start) != 0:
-        raise UsageError(
-            f"{space_name(action)} actions: the agents number actions from 0; wrap the env in an "
-            f"ActionWrapper that adds {int(action.start)}"
-        )
-    if isinstance(obs, spaces.Discrete):
-        if int(obs.start) != 0:
-            raise UsageError(
-                f"{space_name(obs)} observations: the agents number states from 0; relabel them "
-                f"with gymnasium.wrappers.TransformObservation (obs - {int(obs.start)})"
-            )
-        return
-    if agent in ("tabular", "classic"):
-        if isinstance(obs, spaces.Box):
-            raise UsageError(
-                f"{space_name(obs)} observations: the {agent} agent needs Discrete states "
-                "(a table row each); train it with --q-net (a DQN) instead"
-            )
-        raise UsageError(
-            f"{space_name(obs)} observations: the {agent} agent needs Discrete states; "
-            f"for a DQN (--q-net), {_flatten_hint(obs)}"
-        )
-    if isinstance(obs, spaces.Box):
-        if obs.dtype is not None and not np.issubdtype(obs.dtype, np.number):
-            raise UsageError(f"{space_name(obs)} observations: the DQN needs numeric Box values")
-        if len(obs.shape) == 1 and obs.shape[0] > 0:
-            return
-        if is_image_space(obs):
-            return
-        raise UsageError(
-            f"{space_name(obs)} observations: the DQN reads 1-D vectors or uint8 images "
-            "(H, W) or (H, W, C); flatten them with gymnasium.wrappers.FlattenObservation"
-        )
-    raise UsageError(
-        f"{space_name(obs)} observations: the DQN reads Discrete states, Box vectors or uint8 "
-        f"images; {_flatten_hint(obs)}"
-    )
-
-
-def _flatten_hint(obs: spaces.Space) -> str:
-    """What turns ``obs`` into something the DQN reads."""
-    if isinstance(obs, spaces.Dict):
-        return (
-            "flatten them with gymnasium.wrappers.FlattenObservation "
-            "(or keep one key with FilterObservation)"
-        )
-    if isinstance(obs, (spaces.Tuple, spaces.MultiDiscrete, spaces.MultiBinary)):
-        return "flatten them with gymnasium.wrappers.FlattenObservation"
-    if isinstance(obs, spaces.Text):
-        return "encode the text as a Box vector with an ObservationWrapper"
-    return "turn them into a Box vector with an ObservationWrapper"
