@@ -18,8 +18,13 @@ AGENT_KINDS = ("tabular", "classic", "dqn")
 
 
 def space_name(space: spaces.Space) -> str:
-    """A space as a user reads it: ``Box(-1.0, 1.0, (2,), float32)``, ``Dict('a': ...)``."""
-    return str(space)
+    """A space as a user reads it, on one short line: ``Box(-1.0, 1.0, (2,), float32)``; a Box
+    with per-element bounds as its overall range, ``Box(-inf..inf, (4,), float32)``."""
+    if isinstance(space, spaces.Box) and space.low.size > 1:
+        low, high = np.min(space.low), np.max(space.high)
+        if not (np.all(space.low == low) and np.all(space.high == high)):
+            return f"Box({low:g}..{high:g}, {space.shape}, {space.dtype})"
+    return " ".join(str(space).split())
 
 
 def is_image_space(space: spaces.Space) -> bool:

@@ -261,3 +261,14 @@ def test_the_env_checker_runs_once_per_env_and_options(monkeypatch):
     make_env("Taxi-v4", {"is_rainy": True})
     make_env("Taxi-v4", check=False, max_episode_steps=9)
     assert calls == ["Taxi-v4", "Taxi-v4"]
+
+
+def test_space_names_are_short():
+    from envs.spaces import space_name
+
+    cartpole = envs.make_env("CartPole-v1").observation_space
+    assert space_name(cartpole) == "Box(-inf..inf, (4,), float32)"
+    assert space_name(BOX1) == "Box(-1.0, 1.0, (3,), float32)"
+    with pytest.raises(UsageError) as exc:
+        check_spaces(envs.make_env("CartPole-v1"), "tabular")
+    assert len(one_line(exc)) < 160
