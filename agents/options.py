@@ -197,7 +197,9 @@ def flag_type(f: dataclasses.Field) -> Callable[[str], Any]:
             value = parse_number(text, kind, flag(f.name))
             universal_checks(f.name, value)
         except UsageError as exc:  # argparse prints "argument --x: " and the message as given
-            message = str(exc).removeprefix(flag(f.name) + " ")
+            message = str(exc)
+            if message.startswith(flag(f.name) + " must"):  # argparse names the flag already
+                message = message.removeprefix(flag(f.name) + " ")
             raise argparse.ArgumentTypeError(message) from None
         return value
 

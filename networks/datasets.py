@@ -141,8 +141,8 @@ def load_dataset(
     spec = get_dataset_spec(name)
     if data_dir and not os.path.exists(data_dir):  # the user named it: never fall back silently
         raise UsageError(
-            f"{spec.name} data not found: expected {spec.expected()} in --data-dir {data_dir}, "
-            "which does not exist (named, so nothing else is searched)"
+            f"{spec.name} data not found: expected {spec.expected()}, but --data-dir "
+            f"{data_dir} does not exist (named, so nothing else is searched)"
         )
     dirs = search_dirs(spec, data_dir)
     for folder in dirs:

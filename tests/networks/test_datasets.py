@@ -110,7 +110,7 @@ def test_a_data_dir_the_user_named_is_never_skipped(tmp_path, fer_dir):
     """Missing or empty, it is refused; the cache is not used in its place."""
     (tmp_path / "empty").mkdir()
     for folder, match in (
-        (tmp_path / "nowhere", "which does not exist"),
+        (tmp_path / "nowhere", "does not exist"),
         (tmp_path / "empty", "nothing else is searched"),
     ):
         with pytest.raises(UsageError, match=match):
