@@ -167,6 +167,7 @@ class Algorithm:
         self.eval_env = env_object if env_object is not None else make_env(cfg, check=False)
         self._judge: Any = None
         self._judged = False
+        self._eval_venvs: dict[int, Any] = {}
         self._predict_rng = np.random.default_rng(cfg.seed + 2 * EVAL_SEED_OFFSET)
         self.summary: dict[str, Any] | None = None
         self.run: TrainingRun | None = None
@@ -177,6 +178,23 @@ class Algorithm:
         if not self._judged:
             self._judge, self._judged = _make_judge(self.eval_env), True
         return self._judge
+
+    def eval_vector_env(self, n: int):
+        """``n`` copies of the env for a DQN's batched greedy episodes (None: play them one by
+        one, as tables and env objects do)."""
+        if self.config.agent != "dqn" or self._env_object is not None or is_lake(self.config.env):
+            return None
+        if n not in self._eval_venvs:
+            import envs
+
+            cfg = self.config
+            self._eval_venvs[n] = envs.make_vector_env(
+                cfg.env, cfg.env_options, n, seed=cfg.seed, max_episode_steps=cfg.max_episode_steps
+            )
+        return self._eval_venvs[n]
+
+    def _vector_env_factory(self):
+        return None if self.eval_vector_env(1) is None else self.eval_vector_env
 
     # -- training ------------------------------------------------------------------------------
     def learn(
@@ -247,6 +265,7 @@ class Algorithm:
             judge,
             unit=unit,
             best_dir=best_dir,
+            vector_env=self._vector_env_factory(),
         )
         success = judge.success if judge is not None else defines_success(self.eval_env)
         chain: list[Callback] = [evaluation]
@@ -285,7 +304,14 @@ class Algorithm:
             ):
                 agent.restore(best_dir)
                 handed = "best"
-            result = evaluate_greedy(agent, self.eval_env, cfg.eval_episodes, seed, judge)
+            result = evaluate_greedy(
+                agent,
+                self.eval_env,
+                cfg.eval_episodes,
+                seed,
+                judge,
+                vector_env=self._vector_env_factory(),
+            )
         finally:
             if scratch is not None:
                 scratch.cleanup()
@@ -382,7 +408,14 @@ class Algorithm:
         disjoint from training's unless ``seed`` is given) and, where the env has a model, its
         exact expected return against the optimum."""
         seed = self.config.seed + EVAL_SEED_OFFSET if seed is None else seed
-        result = evaluate_greedy(self.agent, self.eval_env, episodes, seed, self.judge)
+        result = evaluate_greedy(
+            self.agent,
+            self.eval_env,
+            episodes,
+            seed,
+            self.judge,
+            vector_env=self._vector_env_factory(),
+        )
         out: dict[str, Any] = {
             "episodes": episodes,
             "return_mean": result.return_mean,

@@ -33,7 +33,9 @@ class EvalCallback(Callback):
         *,
         unit: str = "episodes",
         best_dir: Path | None = None,
+        vector_env=None,
     ) -> None:
+        self.vector_env = vector_env
         self.env, self.every, self.check_episodes, self.seed = env, every, check_episodes, seed
         self.judge, self.unit = judge, unit
         self.best_dir = Path(best_dir) if best_dir is not None else None
@@ -49,7 +51,9 @@ class EvalCallback(Callback):
 
     def evaluate(self, run: TrainingRun) -> Evaluation:
         episodes = 0 if self.judge is not None else self.check_episodes
-        result = evaluate_greedy(run.agent, self.env, episodes, self.seed, self.judge)
+        result = evaluate_greedy(
+            run.agent, self.env, episodes, self.seed, self.judge, vector_env=self.vector_env
+        )
         self.last = result
         self.history.append((run.env_steps, result.score))
         run.metrics.pop("eval/never_ends", None)

@@ -137,6 +137,28 @@ def sample_returns(
     return returns, cut
 
 
+def sample_returns_batched(
+    venv, act: Callable[[np.ndarray], np.ndarray], seed: int, max_steps: int | None = None
+) -> tuple[np.ndarray, bool]:
+    """One episode on each copy of a same-step-autoreset vector env, all stepped together with
+    one batched ``act`` (observations -> actions) per step; ``reset(seed=seed)``. Copies that
+    finish go on (autoreset) but no longer count. Returns (returns, whether ``max_steps`` cut
+    an episode)."""
+    n = venv.num_envs
+    obs, _ = venv.reset(seed=seed)
+    returns = np.zeros(n)
+    running = np.ones(n, dtype=bool)
+    steps = 0
+    while running.any():
+        obs, rewards, terminated, truncated, _ = venv.step(act(obs))
+        returns += np.where(running, rewards, 0.0)
+        running &= ~(np.asarray(terminated) | np.asarray(truncated))
+        steps += 1
+        if max_steps is not None and steps >= max_steps:
+            return returns, bool(running.any())
+    return returns, False
+
+
 def table_actor(env, policy: np.ndarray) -> Callable[[object], int]:
     """Act from a state -> action table: by the observation when it is the state, else by the
     env's true state (the project's image lakes are scored the same way)."""
@@ -155,10 +177,13 @@ def evaluate_greedy(
     judge: Judge | None = None,
     *,
     max_steps: int | None = 10_000,
+    vector_env: Callable[[int], object] | None = None,
 ) -> Evaluation:
     """The greedy policy of ``agent`` on a separate ``env``: exactly with ``judge`` (when given),
     and over ``episodes`` sampled episodes (none when the model says the policy never ends an
-    episode; ``max_steps`` cuts an episode of an env without a step limit)."""
+    episode; ``max_steps`` cuts an episode of an env without a step limit). ``vector_env(n)``:
+    n copies of the env (same-step autoreset) to play a network's episodes side by side, one
+    batched forward pass a step."""
     policy = None
     if judge is not None or hasattr(agent, "q_table"):
         try:
@@ -171,8 +196,16 @@ def evaluate_greedy(
         never_ends = exact is None
     if episodes <= 0 or never_ends:
         return Evaluation(0, exact_return=exact, never_ends=never_ends)
-    act = table_actor(env, policy) if policy is not None else agent.greedy_action
-    returns, _ = sample_returns(env, act, episodes, seed, max_steps=max_steps)
+    if policy is None and vector_env is not None:
+        returns, _ = sample_returns_batched(
+            vector_env(episodes),
+            lambda obs: agent.q_values(obs).argmax(axis=1),
+            seed,
+            max_steps=max_steps,
+        )
+    else:
+        act = table_actor(env, policy) if policy is not None else agent.greedy_action
+        returns, _ = sample_returns(env, act, episodes, seed, max_steps=max_steps)
     success = float(np.mean(returns > 0)) if defines_success(env) else None
     return Evaluation(
         episodes,
