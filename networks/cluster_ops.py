@@ -9,6 +9,7 @@ other worker writes anything.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -160,4 +161,9 @@ def rejoin(reason: str) -> None:
     )
     sys.stdout.flush()
     os.environ[REJOIN_ENV] = str(attempt)
+    for fd in os.listdir("/proc/self/fd") if os.path.isdir("/proc/self/fd") else ():
+        # TensorFlow's sockets and event fds must not leak into the new image (it hangs).
+        with contextlib.suppress(OSError):
+            if int(fd) > 2:
+                os.set_inheritable(int(fd), False)
     os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])

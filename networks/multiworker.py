@@ -56,6 +56,10 @@ PEER_ERRORS = (
 )
 
 
+class PeerLost(Exception):
+    """A collective failed mid-epoch: another worker died or restarted."""
+
+
 def _cluster() -> tuple[cluster_mod.ClusterSpec | None, float]:
     try:
         return cluster_mod.active()
@@ -251,8 +255,7 @@ def train_epochs(
                 sums += loop.step(next(batches), flag).numpy()
             except PEER_ERRORS as exc:
                 cbs.tb.close()
-                cluster_ops.rejoin(f"epoch {epoch + 1}, step {step + 1}: {type(exc).__name__}")
-                raise
+                raise PeerLost(f"epoch {epoch + 1}, step {step + 1}: {first_line(exc)}") from exc
             logs = metrics_of(loop.spec, sums)
             for cb in callbacks:
                 cb.on_train_batch_end(step, logs)
@@ -296,9 +299,19 @@ def train_multiworker(
         return _train(
             config, strategy, data, stream or sys.stderr, chief, workers, index, spec_c, timeout
         )
+    except (PeerLost, *PEER_ERRORS) as exc:  # a peer left or restarted: rejoin or one line
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        cluster_ops.rejoin(str(exc) if isinstance(exc, PeerLost) else first_line(exc))
+        raise
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "message", "") or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[-1][:160] if text else ''}"
 
 
 def _train(
@@ -352,6 +365,9 @@ def _train(
     backup = cluster_ops.Backup(os.path.join(cfg.logdir, "backup"), digest, variables)
     done, state = backup.load() if chief else (0, {})
     done = int(cluster_ops.sum_across_workers(strategy, [done])[0])
+    if done:  # every worker's summary counts the resumed epochs' seconds (the chief's)
+        seconds = state.get("epoch_seconds", [])[:done] if chief else [0.0] * done
+        state["epoch_seconds"] = list(cluster_ops.sum_across_workers(strategy, seconds))
     cluster_ops.broadcast_from_chief(strategy, variables["model"] + variables["optimizer"])
     if done:
         print(f"resuming {spec.name} after epoch {done} of {cfg.epochs}", file=stream)
