@@ -28,7 +28,7 @@ from agents.options import (
     probability,
     unit_open_closed,
 )
-from agents.recipes import LAKE_RECIPES, EnvFacts, gym_recipe, lake_size
+from agents.recipes import GYM_RECIPES, LAKE_RECIPES, EnvFacts, gym_recipe, lake_size
 from common.errors import UsageError
 from envs.maps import parse_map
 
@@ -590,7 +590,14 @@ def build_config(
 
 
 def recipe_defaults(name: str) -> str:
-    """How each agent's recipe sets ``name``, for ``--help``: one value, or one per agent."""
+    """How each agent's lake recipe sets ``name``, for ``--help``: one value, or one per agent;
+    other envs take theirs from :mod:`agents.recipes`."""
+
+    def shown(field_, value) -> str:
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return display(field_, value) if field_ is not None else str(value)
+
     parts = []
     for kind in AGENTS.values():
         config_field = next((f for f in option_fields(kind.config) if f.name == name), None)
@@ -598,9 +605,16 @@ def recipe_defaults(name: str) -> str:
             continue
         small = RECIPES[kind.name]["small"].get(name, getattr(config_field, "default", None))
         large = RECIPES[kind.name]["large"].get(name, small)
-        shown = display(config_field, small) if config_field else str(small)
-        larger = f" ({large} on larger maps)" if large != small else ""
-        parts.append((kind.name, shown + larger))
+        larger = f" ({shown(config_field, large)} on larger maps)" if large != small else ""
+        parts.append((kind.name, shown(config_field, small) + larger))
+    if not parts:
+        return None
     if len({text for _, text in parts}) == 1:
-        return f" (default: {parts[0][1]})"
-    return " (default: " + "; ".join(f"{name} {text}" for name, text in parts) + ")"
+        text = parts[0][1]
+    else:
+        text = "; ".join(f"{name} {text}" for name, text in parts)
+    recipes = [*(r for rs in RECIPES.values() for r in rs.values())]
+    recipes += [r for rs in GYM_RECIPES.values() for r in rs.values()]
+    if name in BUDGET or any(name in r for r in recipes):
+        return f" (default on the lakes: {text}; other envs: their recipe, agents/recipes.py)"
+    return f" (default: {text})"
