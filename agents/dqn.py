@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import gymnasium as gym
 import keras
 import numpy as np
 import tensorflow as tf
@@ -290,10 +291,16 @@ class DQNAgent:
         return self.featurizer.store(raw)
 
     def _env_generators(self) -> list[np.random.Generator]:
-        """The batched env's one generator, or a Gymnasium SyncVectorEnv's one per sub-env."""
-        if hasattr(self.venv, "envs"):
-            return [env.unwrapped.np_random for env in self.venv.envs]
-        return [self.venv.np_random]
+        """The batched env's one generator, or a Gymnasium SyncVectorEnv's one per sub-env;
+        none for an AsyncVectorEnv (its copies' generators live in their own processes, so a
+        resumed asynchronous run is not bit for bit)."""
+        inner = self.venv
+        while not hasattr(inner, "envs") and isinstance(inner, gym.vector.VectorWrapper):
+            inner = inner.env
+        if hasattr(inner, "envs"):
+            return [env.unwrapped.np_random for env in inner.envs]
+        generator = getattr(inner, "np_random", None)
+        return [generator] if isinstance(generator, np.random.Generator) else []
 
     def _collect(self, actions, rewards, next_obs, final_obs, terminated, done) -> tuple:
         """Append this step to each env's pending window and return the finished n-step

@@ -99,3 +99,23 @@ def test_options_are_checked_as_flags_are():
         TabularQ("Taxi-v4", hidden=(8,))
     with pytest.raises(UsageError, match="needs Discrete states"):
         TabularQ("CartPole-v1")
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_truncation_bootstraps_and_termination_does_not_on_a_gymnasium_time_limit(asynchronous):
+    """CartPole cut at 5 steps: every transition that ends an episode is a truncation (random
+    play keeps the pole up longer), so each bootstraps with gamma; at the registered 500 steps
+    the pole falls first, and those transitions do not bootstrap (discount 0)."""
+    short = DQN(
+        "CartPole-v1", seed=0, max_episode_steps=5, num_envs=2, learning_starts=10**6,
+        async_envs=asynchronous,
+    )  # fmt: skip
+    short.learn(steps=200, eval_every=0, eval_episodes=0)
+    buffer = short.agent.buffer
+    discounts = buffer.discounts[: len(buffer)]
+    assert len(buffer) >= 190 and (discounts == np.float32(0.99)).all()
+    full = DQN("CartPole-v1", seed=0, num_envs=2, learning_starts=10**6)
+    full.learn(steps=400, eval_every=0, eval_episodes=0)
+    discounts = full.agent.buffer.discounts[: len(full.agent.buffer)]
+    ends = int(full.run.end_episodes)
+    assert ends > 0 and int((discounts == 0).sum()) == ends  # each episode ended by a fall
