@@ -236,7 +236,8 @@ def train(
 
 def resume_point(spec: ModelSpec, cfg: TrainConfig) -> tuple[Any, int, dict[str, list[float]]]:
     """(checkpoint, epochs done, history so far), read and checked before any work; the
-    language models keep their own checkpoint (``<logdir>/resume``), read by their fit."""
+    language models keep their own checkpoint (``<logdir>/resume``), read by their fit.
+    A run killed after its last epoch but before its summary resumes to evaluate and save."""
     from networks.resume import TrainCheckpoint
 
     assert cfg.logdir and cfg.epochs
@@ -252,7 +253,8 @@ def resume_point(spec: ModelSpec, cfg: TrainConfig) -> tuple[Any, int, dict[str,
         identity = {key: getattr(cfg, key) for key in IDENTITY_KEYS}
         checkpoint = TrainCheckpoint(cfg.logdir, identity)
         done, history = checkpoint.read() if cfg.resume else (0, {})
-    if cfg.resume and done >= cfg.epochs:
+    finished = cfg.summary_json is not None and Path(cfg.summary_json).is_file()
+    if cfg.resume and (done > cfg.epochs or (done == cfg.epochs and finished)):
         raise UsageError(
             f"{cfg.logdir} has trained {done} epochs, --epochs is {cfg.epochs}: give --epochs "
             f"above {done} to train on"

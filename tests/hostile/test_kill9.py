@@ -96,3 +96,41 @@ def test_kill_9_then_resume_loses_nothing(tmp_path, agent_args, episodes, exact)
             "agents.run can neither resume nor restart a run killed before its first checkpoint "
             "(report of issue 15: the edit for agents/run.py)"
         )
+
+
+def test_kill_9_networks_train_then_resume(tmp_path):
+    """networks.train: killed anywhere (importing, loading, mid-epoch, saving), resumed with
+    --resume, it finishes all its epochs; no temp files, no lock left behind."""
+    from tests.networks.conftest import write_mnist_npz
+
+    mnist = write_mnist_npz(tmp_path / "mnist", n_train=2000, n_test=100).parent
+    logdir = tmp_path / "run"
+    base = [sys.executable, "-m", "networks.train", "softmax", "--epochs", "6", "--batch-size", "8"]
+    base += ["--data-dir", str(mnist), "--logdir", str(logdir), "--no-dashboard"]
+    rng = random.Random(6)
+    kills = 0
+    for attempt in range(4):
+        resume = ["--resume"] if (logdir / "config.json").is_file() else []
+        proc = subprocess.Popen(
+            base + resume, cwd=tmp_path, env=ENV, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        if attempt < 3:
+            time.sleep(rng.uniform(LOW, HIGH))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+        _, err = proc.communicate(timeout=600)
+        assert "Traceback" not in err, err[-3000:]
+        if proc.returncode == 0:
+            break
+        assert proc.returncode == -signal.SIGKILL, err[-3000:]
+        kills += 1
+        if (logdir / "summary.json").is_file():  # killed after its last write: finished
+            break
+    else:
+        raise AssertionError(err[-3000:])
+    summary = json.loads((logdir / "summary.json").read_text())
+    print(f"killed {kills} times; the last run resumed after epoch {summary['resumed_after']}")
+    assert kills >= 1
+    assert summary["epochs"] == 6 and len(summary["history"]["loss"]) == 6
+    assert leftovers(logdir) == [] and not (logdir / ".run.lock").exists()

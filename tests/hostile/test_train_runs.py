@@ -197,3 +197,14 @@ def test_a_damaged_config_json_on_resume_is_one_line(tmp_path, document, raw):
     else:
         assert config.model in ("softmax", "mnist-cnn") or isinstance(config.model, str)
         assert config.seed >= 0 and (config.lr is None or config.lr > 0)
+
+
+def test_killed_after_the_last_epoch_resumes_to_save(mnist, tmp_path):
+    """The checkpoint holds every epoch but the model and summary were never written (kill -9
+    in between): --resume evaluates and saves instead of refusing."""
+    run = tmp_path / "run"
+    assert run_main(main, cli(mnist, run, "--epochs", "1")) == 0
+    (run / "summary.json").unlink()
+    (run / "model.keras").unlink()
+    assert run_main(main, ["--logdir", str(run), "--resume", "--no-dashboard"]) == 0
+    assert summary(run)["epochs"] == 1 and (run / "model.keras").is_file()
