@@ -11,7 +11,6 @@ from collections import deque
 import numpy as np
 
 from common.errors import UsageError
-from common.memory import require_memory
 
 NAMED_MAPS: dict[str, tuple[str, ...]] = {
     "4x4": ("SFFF", "FHFH", "FFFH", "HFFG"),
@@ -149,21 +148,3 @@ def default_step_limit(rows: tuple[str, ...]) -> int:
 def map_to_spec(rows: tuple[str, ...]) -> str:
     """The comma form, which ``parse_map`` reads back."""
     return ",".join(rows)
-
-
-def planner_bytes(rows: tuple[str, ...], horizon: int) -> int:
-    """Memory the exact planner needs for ``rows`` and a step limit of ``horizon``: its policy
-    table (one int64 per step and state) and a few value vectors; the transition table is
-    small beside it."""
-    states = len(rows) * len(rows[0])
-    return 8 * horizon * states + 8 * 4 * 3 * 8 * states
-
-
-def require_plannable(rows: tuple[str, ...], horizon: int) -> None:
-    """Refuse, before allocating, a step limit whose planner table does not fit in memory."""
-    require_memory(
-        planner_bytes(rows, horizon),
-        f"the exact planner for a {len(rows)}x{len(rows[0])} map and "
-        f"--max-episode-steps {horizon:,}",
-        "lower --max-episode-steps",
-    )

@@ -4,8 +4,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import envs
 from common.errors import UsageError
-from envs.maps import MAX_SIZE, InvalidMapError, parse_map, planner_bytes, require_plannable
+from common.memory import available_bytes
+from envs.maps import MAX_SIZE, InvalidMapError, parse_map
+from envs.planner import plan
 from tests.hostile.helpers import assert_one_line
 
 tiles = st.text(alphabet="SFHGx٣ ", min_size=1, max_size=5)
@@ -50,22 +53,11 @@ def test_a_map_spec_megabytes_long_is_refused_before_splitting():
         parse_map("SFFG," * 1_000_000)
 
 
-@given(st.integers(1, 10**10))
+@given(st.integers(1, 10**12))
 def test_planner_memory_is_estimated_first(horizon):
-    rows = parse_map("8x8")
-    available = 1 << 30
-    if planner_bytes(rows, horizon) > 0.8 * available:
+    """envs.planner checks its table against memory before allocating (issue 14's check)."""
+    env = envs.make("frozenlake", max_episode_steps=horizon)
+    if horizon * 16 * 8 > 0.8 * available_bytes():
         with pytest.raises(UsageError, match="--max-episode-steps") as info:
-            from common import memory
-
-            memory.require_memory(
-                planner_bytes(rows, horizon), "x", "lower --max-episode-steps", available=available
-            )
+            plan(env)
         assert_one_line(str(info.value))
-    assert planner_bytes(rows, horizon) >= 8 * horizon * 64
-
-
-def test_a_billion_step_limit_is_refused():
-    with pytest.raises(UsageError, match="needs about"):
-        require_plannable(parse_map("4x4"), 10**9)
-    require_plannable(parse_map("4x4"), 100)
