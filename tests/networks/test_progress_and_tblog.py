@@ -66,3 +66,25 @@ def test_confusion_matrix_counts_and_renders():
     assert img[0, 15, 15].sum() < img[0, 5, 25].sum()  # full row is darker than an empty cell
     md = confusion_markdown(cm, ("a", "b", "c"))
     assert "| **c** | 1 | 0 | 2 |" in md
+
+
+def test_epochs_bar_moves_within_the_first_epoch_so_its_eta_shows():
+    from rich.console import Console
+
+    cb = RichProgress(console=Console(file=_Tty(), force_terminal=True, width=120), every=1)
+    cb.set_params({"epochs": 3, "steps": 8})
+    cb.on_train_begin()
+    cb.on_epoch_begin(0)
+    for batch in range(4):
+        cb.on_train_batch_end(batch, {"loss": 1.0})
+    epochs = cb._progress.tasks[0]
+    assert epochs.completed == 0.5  # half of the first epoch: rich can estimate the rest
+    cb.on_epoch_end(0, {"loss": 1.0})
+    assert epochs.completed == 1
+    cb.on_train_end()
+
+
+def test_make_progress_defaults_to_stdout(monkeypatch):
+    out = io.StringIO()
+    monkeypatch.setattr("sys.stdout", out)
+    assert isinstance(make_progress(True), PlainProgress) and make_progress(True).stream is out
