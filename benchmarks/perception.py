@@ -48,7 +48,7 @@ def run_variant(
 
     from agents.dqn import DQNAgent, DQNConfig
 
-    cfg = DQNConfig()
+    cfg = DQNConfig(epsilon_decay=20_000, lr_decay=60_000)  # the 4x4 recipe's decays
     env = envs.make(env_name, **env_options)
     venv = envs.make_vector(env_name, cfg.num_envs, **env_options)
     agent = DQNAgent(venv, cfg, seed, encoder=encoder)

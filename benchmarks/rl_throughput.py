@@ -51,6 +51,7 @@ def raw_env_rate(steps: int) -> float:
 
 def tabular_rate(steps: int) -> float:
     agent = TabularQAgent(envs.make("frozenlake"), TabularConfig(), seed=0)
+    agent.set_budget(10_000, None)  # the 4x4 recipe's run: its decays
     start = time.perf_counter()
     while agent.env_steps < steps:
         agent.train_chunk(100)
@@ -99,7 +100,7 @@ def main() -> None:
     from agents.classic import ClassicQNetworkAgent
     from agents.dqn import DQNAgent
 
-    dqn_cfg = DQNConfig()
+    dqn_cfg = DQNConfig(epsilon_decay=20_000, lr_decay=60_000)  # the 4x4 recipe's decays
     dqn = DQNAgent(envs.make_vector("frozenlake", dqn_cfg.num_envs), dqn_cfg, seed=0)
     classic = ClassicQNetworkAgent(envs.make("frozenlake"), ClassicConfig(), seed=0)
     naive = NaiveClassicPort(envs.make("frozenlake"), seed=0)

@@ -59,6 +59,8 @@ def time_to_solve(agent_kind: str, seed: int, threshold: float, check_every: int
     env = make_env(cfg)
     target = threshold * plan(env).success_probability
     agent = make_agent(cfg, env)
+    if hasattr(agent, "set_budget"):  # decays are fractions of the recipe's run
+        agent.set_budget(cfg.episodes, cfg.steps)
     return {
         "agent": agent_kind,
         "seed": seed,
