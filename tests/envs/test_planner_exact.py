@@ -7,7 +7,7 @@ import pytest
 
 import envs
 from envs.frozenlake import DOWN, LEFT, RIGHT, UP
-from envs.planner import evaluate_policy, greedy_success, plan, policy_return, solve
+from envs.planner import evaluate_policy, greedy_success, judge, plan, policy_return, solve
 from envs.tabular_model import exact_model
 
 
@@ -66,3 +66,39 @@ def test_optimum_counts_from_the_start_state_only():
     best = solve(exact_model(env))
     assert best.value == 0.0  # the goal is 3 steps from S
     assert best.values.tolist()[1:3] == [1.0, 1.0]  # but 2 and 1 steps from F, F
+
+
+def test_judge_reports_the_ratio_only_where_it_means_something():
+    env = envs.make("frozenlake", map="SG", slippery=True, max_episode_steps=2)
+    model = exact_model(env)
+    verdict = judge(model, np.full(2, DOWN))
+    assert verdict.optimal_return == pytest.approx(5 / 9) and not verdict.never_ends
+    assert verdict.exact_return == pytest.approx(5 / 9) and verdict.gap == pytest.approx(0.0)
+    assert verdict.ratio == pytest.approx(1.0)
+    worse = judge(model, np.array([LEFT, LEFT]))
+    assert (worse.exact_return, worse.ratio) == (0.0, 0.0)
+    assert worse.gap == pytest.approx(5 / 9)
+    # An optimum of 0 (the goal out of reach in time) has no ratio, and no division by it.
+    short = exact_model(envs.make("frozenlake", map="SFG", slippery=False, max_episode_steps=1))
+    assert judge(short, np.full(3, RIGHT)).ratio is None
+    # Negative returns (CliffWalking: -1 a step) have no ratio either, only a gap.
+    cliff = exact_model(envs.make_env("CliffWalking-v1"))
+    best = solve(cliff)
+    on_edge = judge(cliff, best.policy, optimum=best)
+    assert on_edge.ratio is None and on_edge.gap == 0.0 and on_edge.exact_return == -13.0
+
+
+@pytest.mark.parametrize(
+    "policy, message",
+    [
+        (np.array([0, 4, 0]), r"^policy actions must be in \[0, 4\)"),
+        (np.array([0, -1, 0]), r"^policy actions must be in \[0, 4\)"),
+        (np.array([0, 0]), r"^policy must have one action per state \(3\), got \(2,\)"),
+        (np.zeros((2, 2, 3), int), r"^policy must have one action per state \(3\)"),
+        (np.zeros((3, 3), int), r"^a \(T, S\) policy needs T = the step limit 2"),
+    ],
+)
+def test_malformed_policies_are_refused(policy, message):
+    model = exact_model(envs.make("frozenlake", map="SFG", slippery=False, max_episode_steps=2))
+    with pytest.raises(ValueError, match=message):
+        policy_return(model, policy)
