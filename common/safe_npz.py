@@ -79,7 +79,7 @@ def _header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, error: type)
         elif version in ((2, 0), (3, 0)):
             shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
         else:
-            raise error(f"{path}: array {name!r} has an unknown .npy version {version}")
+            raise error(f"{path} is corrupt or unreadable (array {name!r}: .npy version {version})")
         header_size = fh.tell()
     if dtype.hasobject:
         raise error(
@@ -90,8 +90,8 @@ def _header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, error: type)
     held = info.file_size - header_size
     if held != member.nbytes:
         raise error(
-            f"{path} is damaged: array {name!r} claims {member.shape} {dtype} "
-            f"({format_bytes(member.nbytes)}) but holds {format_bytes(held)}"
+            f"{path} is corrupt or unreadable (array {name!r} claims {member.shape} {dtype}, "
+            f"{format_bytes(member.nbytes)}, but holds {format_bytes(held)})"
         )
     return member
 
@@ -113,15 +113,15 @@ def inspect_npz(
     except OSError as exc:
         raise error(f"{label} is unreadable ({exc.strerror or exc})") from None
     if magic not in (ZIP_MAGIC, EMPTY_ZIP):
-        kind = "empty" if not magic else "not an .npz archive (no zip header)"
-        raise error(f"{label} is {kind}: the file is damaged or of another kind")
+        kind = "empty" if not magic else "not an .npz archive: no zip header"
+        raise error(f"{label} is corrupt or unreadable ({kind})")
     try:
         with zipfile.ZipFile(path) as zf:
             return {m.name: m for m in (_header(zf, i, label, error) for i in zf.infolist())}
     except UsageError:
         raise
     except _DAMAGE as exc:
-        raise error(f"{label} is damaged or truncated ({first_line(exc)})") from None
+        raise error(f"{label} is corrupt or unreadable ({first_line(exc)})") from None
 
 
 def check_array(
@@ -173,7 +173,7 @@ def read_npz(
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: np.asarray(data[name]) for name in names}
     except _DAMAGE as exc:
-        raise error(f"{label} is damaged or truncated ({first_line(exc)})") from None
+        raise error(f"{label} is corrupt or unreadable ({first_line(exc)})") from None
     except MemoryError:
         raise error(f"{label} does not fit in memory") from None
     for name, spec in (specs or {}).items():

@@ -178,7 +178,7 @@ def load_dataset(
 def read_npz(path: Path, keys: Sequence[str]) -> dict[str, np.ndarray]:
     """Read named arrays from an .npz without ever unpickling; headers are checked against the
     file size before anything is read, and any damage is one UsageError line."""
-    return read_safe_npz(path, required=tuple(keys), what="corrupt data file")
+    return read_safe_npz(path, required=tuple(keys), what="data file")
 
 
 def _check_split(

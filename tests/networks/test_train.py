@@ -161,7 +161,8 @@ def test_corrupt_data_file_from_the_command_line(tmp_path, capsys):
     (tmp_path / "mnist.npz").write_bytes(b"garbage")
     args = ["mnist-cnn", "--data-dir", str(tmp_path), "--logdir", str(tmp_path / "tb")]
     assert run_main(main, args) == 2
-    assert capsys.readouterr().err.startswith(f"error: corrupt data file {tmp_path / 'mnist.npz'}")
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: data file {tmp_path / 'mnist.npz'} is corrupt or unreadable")
 
 
 def test_module_entry_point_prints_no_traceback(tmp_path):
