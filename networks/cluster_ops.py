@@ -9,11 +9,8 @@ other worker writes anything.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import sys
 import zlib
 from pathlib import Path
 from typing import Any
@@ -23,10 +20,6 @@ import tensorflow as tf
 
 from common.atomic import atomic_write_text
 from common.errors import UsageError
-
-# Restarts of a surviving worker after a peer is lost (each waits --connect-timeout at most).
-MAX_REJOINS = 3
-REJOIN_ENV = "DLTF_MULTIWORKER_REJOIN"
 
 
 def fingerprint(array: Any) -> str:
@@ -136,34 +129,3 @@ class Backup:
         path = self.manager.save(checkpoint_number=epochs_done)
         record = {**state, "digest": self.digest, "epochs_done": epochs_done, "checkpoint": path}
         atomic_write_text(self.state_path, json.dumps(record, indent=1) + "\n")
-
-
-def running_as_command() -> bool:
-    main = sys.modules.get("__main__")
-    spec = getattr(main, "__spec__", None)
-    return getattr(spec, "name", None) == "networks.train"
-
-
-def rejoin(reason: str) -> None:
-    """A peer was lost: restart this process with its own command line so it rejoins the
-    cluster from the chief's last checkpoint (the lost worker is restarted by its owner)."""
-    attempt = int(os.environ.get(REJOIN_ENV, "0")) + 1
-    if not running_as_command() or attempt > MAX_REJOINS:
-        raise UsageError(
-            f"lost contact with a worker ({reason}); restart every worker with the same "
-            "command: the run resumes from the last epoch's checkpoint"
-        )
-    print(
-        f"warning: lost contact with a worker ({reason}); rejoining the cluster from the last "
-        f"checkpoint (attempt {attempt} of {MAX_REJOINS})",
-        file=sys.stderr,
-        flush=True,
-    )
-    sys.stdout.flush()
-    os.environ[REJOIN_ENV] = str(attempt)
-    for fd in os.listdir("/proc/self/fd") if os.path.isdir("/proc/self/fd") else ():
-        # TensorFlow's sockets and event fds must not leak into the new image (it hangs).
-        with contextlib.suppress(OSError):
-            if int(fd) > 2:
-                os.set_inheritable(int(fd), False)
-    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])

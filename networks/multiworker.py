@@ -302,7 +302,7 @@ def train_multiworker(
     except (PeerLost, *PEER_ERRORS) as exc:  # a peer left or restarted: rejoin or one line
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
-        cluster_ops.rejoin(str(exc) if isinstance(exc, PeerLost) else first_line(exc))
+        cluster_mod.rejoin(str(exc) if isinstance(exc, PeerLost) else first_line(exc))
         raise
     finally:
         if tmp is not None:

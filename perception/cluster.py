@@ -8,6 +8,7 @@ makes it wait for ever, so ``--strategy multiworker`` parses TF_CONFIG here firs
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -27,6 +28,9 @@ TF_CONFIG_EXAMPLE = (
 )
 #: Seconds every worker waits for the others at start-up (--connect-timeout).
 DEFAULT_CONNECT_TIMEOUT = 120.0
+# Restarts of a surviving worker after a peer is lost (each waits --connect-timeout at most).
+MAX_REJOINS = 3
+REJOIN_ENV = "DLTF_MULTIWORKER_REJOIN"
 
 
 @dataclass(frozen=True)
@@ -172,47 +176,70 @@ def active() -> tuple[ClusterSpec, float]:
 def build_multiworker(cluster: ClusterSpec, connect_timeout: float) -> tf.distribute.Strategy:
     """MultiWorkerMirroredStrategy over the TF_CONFIG cluster, with bounded waits.
 
-    TensorFlow's coordination service is configured here (before the strategy does it with its
-    defaults): peers must register within ``connect_timeout``, a peer that stops answering is
-    noticed within seconds, and a restarted worker may rejoin. The watchdog bounds the wait even
-    where TensorFlow itself would block.
+    TensorFlow's coordination service waits for absent peers inside C++ without a usable
+    timeout, so it is switched off: the strategy then waits for its peers with a Python-level
+    health check whose timeout is ``connect_timeout``, and keeps checking them while training
+    (a lost peer fails the next collective within seconds; see networks.cluster_ops.rejoin).
     """
     tf = import_tensorflow()
-    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+    from tensorflow.python.distribute import collective_all_reduce_strategy as collective
     from tensorflow.python.eager import context
 
-    leader = "chief" if "chief" in cluster.jobs else "worker"
-    jobs = [
-        coordination_config_pb2.CoordinatedJob(name=job, num_tasks=len(cluster.jobs[job]))
-        for job in ("chief", "worker")
-        if job in cluster.jobs
-    ]
-    ms = int(connect_timeout * 1000)
-    context.context().configure_coordination_service(
-        service_type="standalone",
-        service_leader=f"/job:{leader}/replica:0/task:0",
-        cluster_register_timeout_in_ms=ms,
-        heartbeat_timeout_in_ms=10_000,
-        shutdown_barrier_timeout_in_ms=ms,
-        coordinated_jobs=jobs,
-        allow_new_incarnation_to_reconnect=True,
-    )
-    options = tf.distribute.experimental.CommunicationOptions(
-        implementation=tf.distribute.experimental.CommunicationImplementation.AUTO
-    )
+    context.context().configure_coordination_service(service_type="")
+    extended = collective.CollectiveAllReduceExtended
+    extended._check_health_initial_timeout = max(1, round(connect_timeout))
+    # A lost peer is noticed within ~6 s (a collective to it may otherwise wait on gRPC).
+    extended._check_health_interval = 2
+    extended._check_health_timeout = 2
+    extended._check_health_retry_limit = 1
     resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
-    message = peers_message(cluster, connect_timeout, f"TF_CONFIG {cluster.describe()}")
-    with Watchdog(connect_timeout, message):
-        try:
-            strategy = tf.distribute.MultiWorkerMirroredStrategy(
-                cluster_resolver=resolver, communication_options=options
-            )
-        except (tf.errors.UnknownError, tf.errors.InternalError) as exc:
-            if "gRPC server" in str(exc):
-                raise UsageError(
-                    f"TF_CONFIG: cannot listen on {cluster.address} (is the port in use or the "
-                    "host not this machine?); give this task a free port on this machine"
-                ) from None
-            raise
+    try:
+        strategy = tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
+    except RuntimeError as exc:
+        if "Timeout waiting for the cluster" in str(exc):
+            raise UsageError(peers_message(cluster, connect_timeout, cluster.describe())) from None
+        raise
+    except (tf.errors.UnknownError, tf.errors.InternalError) as exc:
+        if "gRPC server" in str(exc):
+            raise UsageError(
+                f"TF_CONFIG: cannot listen on {cluster.address} (is the port in use or the "
+                "host not this machine?); give this task a free port on this machine"
+            ) from None
+        raise
+    except (tf.errors.UnavailableError, tf.errors.AbortedError) as exc:
+        # A peer restarting while this one starts (a survivor rejoining): start again.
+        rejoin(f"start-up: {type(exc).__name__}")
+        raise
     set_active(cluster, connect_timeout)
     return strategy
+
+
+def running_as_command() -> bool:
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    return getattr(spec, "name", None) is not None  # python -m <command>
+
+
+def rejoin(reason: str) -> None:
+    """A peer was lost: restart this process with its own command line so it rejoins the
+    cluster from the chief's last checkpoint (the lost worker is restarted by its owner)."""
+    attempt = int(os.environ.get(REJOIN_ENV, "0")) + 1
+    if not running_as_command() or attempt > MAX_REJOINS:
+        raise UsageError(
+            f"lost contact with a worker ({reason}); restart every worker with the same "
+            "command: the run resumes from the last epoch's checkpoint"
+        )
+    print(
+        f"warning: lost contact with a worker ({reason}); rejoining the cluster from the last "
+        f"checkpoint (attempt {attempt} of {MAX_REJOINS})",
+        file=sys.stderr,
+        flush=True,
+    )
+    sys.stdout.flush()
+    os.environ[REJOIN_ENV] = str(attempt)
+    for fd in os.listdir("/proc/self/fd") if os.path.isdir("/proc/self/fd") else ():
+        # TensorFlow's sockets and event fds must not leak into the new image (it hangs).
+        with contextlib.suppress(OSError):
+            if int(fd) > 2:
+                os.set_inheritable(int(fd), False)
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])

@@ -218,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Show the CPUs and GPUs TensorFlow sees and what the device flags make of "
         "them. Every training command (agents.run, networks.train) takes the same flags.",
     )
-    add_device_arguments(parser)
+    add_device_arguments(parser, multiworker=False)  # the report covers this machine
     parser.add_argument(
         "--try-train",
         action="store_true",

@@ -41,8 +41,13 @@ INSTALL_HINT = "install the GPU build with `pip install -e '.[gpu]'`"
 # Flags
 
 
-def add_device_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add the device flags every training command shares, in one --help group."""
+def add_device_arguments(
+    parser: argparse.ArgumentParser, *, multiworker: bool = True
+) -> argparse.ArgumentParser:
+    """Add the device flags every training command shares, in one --help group.
+
+    ``multiworker=False``: a command that runs on one machine only (the flag then refuses
+    'multiworker' in one line, and --connect-timeout is left out)."""
     group = parser.add_argument_group(
         "devices",
         "Where and how TensorFlow computes, applied before any tensor exists; "
@@ -82,23 +87,29 @@ def add_device_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
         "capability >= 7.0, slower on CPUs",
     )
     add("--xla", action="store_true", help="compile graphs with XLA auto-clustering")
+    multi = (
+        "'multiworker': one process per machine, the cluster read from the TF_CONFIG "
+        "environment variable (see the README's multi-worker section)"
+        if multiworker
+        else "'multiworker' is for networks.train only"
+    )
     add(
         "--strategy",
-        choices=STRATEGIES,
+        choices=STRATEGIES if multiworker else STRATEGIES[:-1],
         default="auto",
         help="'auto' (default): mirrored over several GPUs, else one device; 'one': the first "
         "chosen device; 'mirrored': a model copy per chosen device, gradients averaged each step; "
-        "'multiworker': one process per machine, the cluster read from the TF_CONFIG environment "
-        "variable (see the README's multi-worker section)",
+        + multi,
     )
-    add(
-        "--connect-timeout",
-        type=float,
-        default=DEFAULT_CONNECT_TIMEOUT,
-        metavar="SECONDS",
-        help="--strategy multiworker: how long a worker waits for the others to start and "
-        f"answer before it gives up with an error (default {DEFAULT_CONNECT_TIMEOUT:g})",
-    )
+    if multiworker:
+        add(
+            "--connect-timeout",
+            type=float,
+            default=DEFAULT_CONNECT_TIMEOUT,
+            metavar="SECONDS",
+            help="--strategy multiworker: how long a worker waits for the others to start and "
+            f"answer before it gives up with an error (default {DEFAULT_CONNECT_TIMEOUT:g})",
+        )
     add(
         "--cpu-devices",
         type=int,

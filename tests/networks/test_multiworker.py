@@ -138,7 +138,7 @@ def test_two_workers_train_like_one_process(tmp_path: Path, data_dir: Path) -> N
 
 def test_killed_worker_restarts_and_the_run_resumes(tmp_path: Path, data_dir: Path) -> None:
     out = tmp_path / "run"
-    common = [*ARGS, "--epochs", "4", "--data-dir", str(data_dir), "--logdir", str(out)]
+    common = [*ARGS, "--epochs", "3", "--data-dir", str(data_dir), "--logdir", str(out)]
     tmp_path.joinpath("c").mkdir()
     cluster = Cluster(tmp_path / "c", [common, common])
     cluster.start()
@@ -161,7 +161,7 @@ def test_killed_worker_restarts_and_the_run_resumes(tmp_path: Path, data_dir: Pa
     for i in (0, 1):
         assert "resuming softmax after epoch" in cluster.log(i)
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["epochs"] == 4 and len(summary["history"]["loss"]) == 4
+    assert summary["epochs"] == 3 and len(summary["history"]["loss"]) == 3
     assert summary["test_accuracy"] > 0.8
 
 

@@ -11,13 +11,18 @@ import argparse
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from common.errors import UsageError
+from perception.cluster import parse_tf_config
 from perception.devices import (
     DeviceConfig,
     GpuInfo,
@@ -147,7 +152,7 @@ def test_parse_device_rejects(text: str) -> None:
         (dict(memory_growth=True, memory_limit_mb=1024), "cannot be combined"),
         (dict(cpu_devices=0), "at least 1"),
         (dict(strategy="parameter-server"), "unknown strategy"),
-        (dict(strategy="multiworker"), "multi-worker training is not available yet"),
+        (dict(connect_timeout=0), "positive number of seconds"),
     ],
 )
 def test_config_rejects(kwargs: dict, match: str) -> None:
@@ -167,9 +172,10 @@ def test_help_teaches_every_flag() -> None:
         "--xla",
         "--strategy",
         "--cpu-devices",
+        "--connect-timeout",
     ):
         assert flag in text
-    assert "multiworker" in text and "not available yet" in text
+    assert "multiworker" in text and "TF_CONFIG" in text
     assert "compute capability" in text and "per_process_gpu_memory_fraction" in text
 
 
@@ -264,17 +270,94 @@ def test_unknown_device_is_one_line_exit_2() -> None:
     _one_line_error(_devices("--device", "tpu:0"), "unknown device 'tpu:0'")
 
 
+def test_the_report_refuses_multiworker_in_one_line() -> None:
+    result = _devices("--strategy", "multiworker")
+    assert result.returncode == 2 and "invalid choice: 'multiworker'" in result.stderr
+
+
+TRAIN = ["-m", "networks.train", "softmax", "--epochs", "1", "--strategy", "multiworker"]
+TWO = {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker"}}
+
+
 @pytest.mark.parametrize(
-    "command",
+    ("tf_config", "needles"),
     [
-        ["-m", "perception.devices", "--try-train"],
-        ["-m", "networks.train", "softmax", "--epochs", "1"],
-        ["-m", "agents.run", "frozenlake", "--episodes", "1"],
+        ("", ("TF_CONFIG environment variable", "not set", "e.g.")),
+        ('{"cluster": ', ("not valid JSON",)),
+        (json.dumps({**TWO, "task": {"type": "worker", "index": 2}}), ("index 2 is out of range",)),
+        (json.dumps({**TWO, "task": {"type": "ps", "index": 0}}), ("'ps' is not a job",)),
     ],
 )
-def test_multiworker_is_refused_in_one_line_by_every_command(command: list[str]) -> None:
-    result = _run([*command, "--strategy", "multiworker"])
-    _one_line_error(result, "--strategy multiworker", "not available yet", "--strategy mirrored")
+def test_bad_tf_config_is_one_line_before_any_server(tf_config: str, needles: tuple) -> None:
+    _one_line_error(_run([*TRAIN], TF_CONFIG=tf_config), "TF_CONFIG", *needles)
+
+
+def test_unreachable_peer_is_one_line_within_the_connect_timeout(tmp_path: Path) -> None:
+    port = _free_port()
+    tf_config = {
+        "cluster": {"worker": [f"127.0.0.1:{port}", "127.0.0.1:9"]},  # nobody answers on 9
+        "task": {"type": "worker", "index": 0},
+    }
+    args = [*TRAIN, "--connect-timeout", "3", "--logdir", str(tmp_path / "run")]
+    start = time.monotonic()
+    result = _run(args, timeout=120, TF_CONFIG=json.dumps(tf_config))
+    line = _one_line_error(result, "no answer within 3s", "127.0.0.1:9", "--connect-timeout")
+    assert time.monotonic() - start < 100, line
+    assert not (tmp_path / "run" / "model.keras").exists()
+
+
+def _free_port() -> int:
+    """A port to give TensorFlow. Closed before TensorFlow binds it, so it may be taken in
+    between; this test only needs its own port to be bindable and retries if it was not."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------- TF_CONFIG (generated inputs)
+
+addresses = st.lists(
+    st.tuples(st.sampled_from(["127.0.0.1", "host-a", "10.0.0.7"]), st.integers(1, 65535)).map(
+        lambda hp: f"{hp[0]}:{hp[1]}"
+    ),
+    min_size=1,
+    max_size=5,
+    unique=True,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(addresses, st.data())
+def test_tf_config_round_trips_and_refuses_bad_indices(workers: list[str], data) -> None:
+    index = data.draw(st.integers(-3, len(workers) + 3))
+    text = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+    if 0 <= index < len(workers):
+        spec = parse_tf_config(text)
+        assert spec.address == workers[index] and spec.num_workers == len(workers)
+        assert spec.is_chief == (index == 0)
+    else:
+        with pytest.raises(UsageError, match="out of range"):
+            parse_tf_config(text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=80),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+            lambda kids: (
+                st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=8), kids, max_size=3)
+            ),
+            max_leaves=8,
+        ).map(json.dumps),
+    )
+)
+def test_any_tf_config_text_parses_or_is_one_usage_error(text: str) -> None:
+    try:
+        parse_tf_config(text)
+    except UsageError as exc:
+        assert "\n" not in str(exc) and "TF_CONFIG" in str(exc)
 
 
 def test_gpu_on_cpu_only_machine_is_one_line_exit_2() -> None:
