@@ -3,7 +3,8 @@
     target = r_t..t+n + gamma^n * Q_target(s', argmax_a Q_online(s', a))      (Double DQN)
     target = r_t..t+n + gamma^n * max_a Q_target(s', a)                         (plain DQN)
 
-no bootstrap after a terminated transition, bootstrap after a truncated one. Huber or MSE loss,
+no bootstrap after a terminated transition, bootstrap after a truncated one (the TD math is
+:mod:`agents.td`'s small pure functions). Huber or MSE loss,
 Adam, global gradient-norm clipping, a target network updated by hard copies or Polyak averaging.
 The Q-network is a featurizer's torso (:mod:`perception.featurizers`: one-hot states, flat
 vectors or pixels, a frozen encoder's features, or a conv stack on raw images) plus ReLU layers
@@ -31,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 from gymnasium import spaces
 
+from agents import td
 from agents.checkpoint import CheckpointError
 from agents.checkpoint import env_identity as single_env_identity
 from agents.config import DQNConfig
@@ -206,40 +208,29 @@ class DQNAgent:
         losses = tf.TensorArray(tf.float32, size=self.updates_per_call)
         q_means = tf.TensorArray(tf.float32, size=self.updates_per_call)
         q_maxes = tf.TensorArray(tf.float32, size=self.updates_per_call)
-        td = tf.zeros([cfg.batch_size])
+        errors = tf.zeros([cfg.batch_size])
         obs, next_obs = tf.cast(obs, tf.float32), tf.cast(next_obs, tf.float32)
         for i in tf.range(self.updates_per_call):
             next_q_target = self.target(next_obs[i], training=False)
-            if cfg.double:
-                best = tf.argmax(
-                    self.online(next_obs[i], training=False), axis=1, output_type=tf.int32
-                )
-                next_value = tf.gather(next_q_target, best, axis=1, batch_dims=1)
-            else:
-                next_value = tf.reduce_max(next_q_target, axis=1)
-            targets = tf.stop_gradient(rewards[i] + discounts[i] * next_value)
+            next_q_online = self.online(next_obs[i], training=False) if cfg.double else None
+            targets = td.td_target(
+                rewards[i], discounts[i], next_q_target, next_q_online, double=cfg.double
+            )
             with tf.GradientTape() as tape:
                 q = self.online(obs[i], training=True)
-                chosen = tf.gather(q, actions[i], axis=1, batch_dims=1)
-                td = targets - chosen
-                if cfg.loss == "huber":
-                    abs_td = tf.abs(td)
-                    loss = tf.reduce_mean(tf.where(abs_td < 1.0, 0.5 * tf.square(td), abs_td - 0.5))
-                else:
-                    loss = tf.reduce_mean(tf.square(td))
+                errors = td.td_error(targets, td.chosen_q(q, actions[i]))
+                loss = td.td_loss(errors, cfg.loss)
             grads = tape.gradient(loss, online_vars)
             if cfg.grad_clip > 0:
                 grads, _ = tf.clip_by_global_norm(grads, cfg.grad_clip)
             self.optimizer.apply_gradients(zip(grads, online_vars, strict=True))
             if cfg.tau < 1.0:
-                for t, o in zip(target_vars, online_vars, strict=True):
-                    t.assign(cfg.tau * o + (1.0 - cfg.tau) * t)
+                td.polyak_update(target_vars, online_vars, cfg.tau)
             losses = losses.write(i, loss)
             q_means = q_means.write(i, tf.reduce_mean(q))
             q_maxes = q_maxes.write(i, tf.reduce_max(q))
         if cfg.tau >= 1.0 and copy_target:
-            for t, o in zip(target_vars, online_vars, strict=True):
-                t.assign(o)
+            td.polyak_update(target_vars, online_vars, 1.0)
         stats = tf.stack(
             [
                 tf.reduce_mean(losses.stack()),
@@ -247,7 +238,7 @@ class DQNAgent:
                 tf.reduce_max(q_maxes.stack()),
             ]
         )
-        return [tf.identity(v) for v in online_vars], stats, td
+        return [tf.identity(v) for v in online_vars], stats, errors
 
     def _learn(self) -> dict[str, float]:
         cfg = self.config
@@ -263,10 +254,10 @@ class DQNAgent:
         if copy:
             self._last_target_copy = self.env_steps
         self.optimizer.learning_rate = self.lr(self.env_steps)
-        weights, stats, td = self._update_fn(*batch, tf.constant(copy))
+        weights, stats, errors = self._update_fn(*batch, tf.constant(copy))
         if self.mirror is not None:
             self.mirror.set_weights([w.numpy() for w in weights])
-        self.last_td_errors = td.numpy()
+        self.last_td_errors = errors.numpy()
         loss, q_mean, q_max = stats.numpy().tolist()
         return {"losses/td_loss": loss, "charts/q_mean": q_mean, "charts/q_max": q_max}
 
