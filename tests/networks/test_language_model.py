@@ -115,10 +115,11 @@ def test_resume_continues_after_the_last_epoch(lm_run, capsys, tmp_path):
     assert state["epochs_done"] == 2
     # The stopped run, asked for one more epoch: on a copy, so the shared run stays as it was.
     logdir = shutil.copytree(s["logdir"], tmp_path / "run")
-    cfg = dataclasses.replace(lm_run["cfg"], epochs=3, logdir=str(logdir))
+    cfg = dataclasses.replace(lm_run["cfg"], epochs=3, logdir=str(logdir), resume=True)
     again = train(cfg)
     assert "resuming ptb-lm-small after epoch 2 of 3" in capsys.readouterr().err
-    assert again["epochs"] == 1 and len(again["history"]["val_perplexity"]) == 3
+    # the summary counts the whole run's epochs, resumed ones included
+    assert again["epochs"] == 3 and len(again["history"]["val_perplexity"]) == 3
     assert again["history"]["val_perplexity"][:2] == s["history"]["val_perplexity"]
     assert again["history"]["lr"] == [0.5, 0.5, 0.5]  # small: full rate for 4 epochs
 
