@@ -296,9 +296,14 @@ def train_multiworker(
     )
     config, tmp = worker_config(config, chief)
     try:
-        return _train(
+        summary = _train(
             config, strategy, data, stream or sys.stderr, chief, workers, index, spec_c, timeout
         )
+        # The last collective is done: peers may now exit without alarming this one.
+        stop_health_checks = getattr(strategy.extended, "_stop_check_health_thread", None)
+        if stop_health_checks is not None:
+            stop_health_checks()
+        return summary
     except (PeerLost, *PEER_ERRORS) as exc:  # a peer left or restarted: rejoin or one line
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
