@@ -34,7 +34,9 @@ def load_model(path: str | Path) -> keras.Model:
     import_tensorflow()  # first, and without TensorFlow's C++ start-up lines
     import keras
 
-    import networks.vocabulary  # noqa: F401  (registers the text models' TextVectorization)
+    # Registers the classes the IMDB models save (KeepLast, networks' TextVectorization): a
+    # fresh process has not imported them, and safe mode loads registered classes only.
+    import networks.imdb  # noqa: F401
 
     try:
         return keras.models.load_model(path, safe_mode=True, compile=False)

@@ -150,3 +150,31 @@ def test_classifier_reads_a_light_photo_of_a_digit(models, tmp_path):
     png = _png(tmp_path / "seven.png", seven(120, 90, 70, 50, 30, light=True))
     [res] = predict.predict(models["classifier"], [png], top=10, prepare="digit")
     assert abs(sum(e["probability"] for e in res["top"]) - 1) < 1e-4
+
+
+def test_a_fresh_process_loads_every_text_model(tmp_path):
+    """The command line imports nothing but what it needs: the IMDB models' own classes
+    (KeepLast, the vocabulary) must still be registered before loading."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from networks.datasets import Dataset
+    from networks.train import TrainConfig, train
+
+    rng = np.random.default_rng(0)
+    words = np.array(["good", "bad", "film", "plot", "the", "a\x85"])
+    x = np.array([" ".join(rng.choice(words, 12)) for _ in range(48)], dtype=object)
+    y = (np.arange(48) % 2).astype(np.int32)
+    data = Dataset("imdb", x[:32], y[:32], x[32:40], y[32:40], x[40:], y[40:], ("neg", "pos"))
+    for model in ("imdb-lstm-classic", "imdb-sentiment"):
+        cfg = TrainConfig(model=model, epochs=1, logdir=str(tmp_path / model), progress=False)
+        path = train(cfg, data=data)["saved_model"]
+        done = subprocess.run(
+            [sys.executable, "-m", "networks.predict", path, "a good film"],
+            cwd=Path(__file__).resolve().parents[2],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("a good film\n") and done.stderr == ""
