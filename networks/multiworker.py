@@ -25,28 +25,39 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import time
 from dataclasses import asdict, replace
+from pathlib import Path
 from typing import Any, TextIO
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from common.strict_json import write_json
 from networks import cluster_ops
 from networks.catalog import get_model_spec
 from networks.datasets import Dataset, load_dataset
 from networks.models import BuildArgs, ModelSpec, Prepared
 from networks.multiworker_finish import finish_run
 from networks.progress import Throughput
-from networks.train import RunCallbacks, TrainConfig, full_config, resolve
+from networks.train import (
+    RunCallbacks,
+    TrainConfig,
+    full_config,
+    resolve,
+    run_folder,
+    saved_config,
+    take_slice,
+)
 from perception import cluster as cluster_mod
 
 # The custom fits' live rates, by model kind (networks.imdb and networks.language_model).
 RATE_KEYS = {"text-classifier": "reviews/s", "language-model": "words/s"}
+# Options each worker may set its own way: where outputs go and how a restart starts.
+LOCAL_KEYS = ("logdir", "save", "summary_json", "progress", "data_dir", "resume", "overwrite")
 PEER_ERRORS = (
     tf.errors.UnavailableError,
     tf.errors.DeadlineExceededError,
@@ -72,7 +83,10 @@ def worker_config(config: TrainConfig, chief: bool) -> tuple[TrainConfig, str | 
     the others into a temporary folder that :func:`train_multiworker` removes."""
     if not chief:
         tmp = tempfile.mkdtemp(prefix="dltf-worker-")
-        return replace(config, logdir=tmp, save=None, summary_json=None), tmp
+        paths = dict(logdir=tmp, save=None, summary_json=None, resume=False, overwrite=False)
+        return replace(config, **paths), tmp
+    if os.environ.get(cluster_mod.REJOIN_ENV):  # this chief rejoins its own run
+        config = replace(config, resume=True, overwrite=False)
     if config.logdir is None:
         spec = get_model_spec(config.model)
         folder = f"{spec.dataset}__{spec.name}__{config.seed}__multiworker"
@@ -84,11 +98,7 @@ def run_settings(
     spec: ModelSpec, cfg: TrainConfig, prep: Prepared, strategy: tf.distribute.Strategy
 ) -> dict[str, Any]:
     """What every worker must agree on: the config but its output paths, and the data."""
-    settings = {
-        k: v
-        for k, v in asdict(cfg).items()
-        if k not in ("logdir", "save", "summary_json", "progress", "data_dir")
-    }
+    settings = {k: v for k, v in asdict(cfg).items() if k not in LOCAL_KEYS}
     settings.update(
         replicas=int(strategy.num_replicas_in_sync),
         precision=keras.mixed_precision.global_policy().name,
@@ -221,18 +231,6 @@ def metrics_of(spec: ModelSpec, sums: np.ndarray, prefix: str = "") -> dict[str,
     return out
 
 
-def _stop_on_sigterm(model: keras.Model) -> Any:
-    """SIGTERM stops after the step all workers agree on, like the first Ctrl-C."""
-
-    def handler(signum: int, frame: Any) -> None:
-        model.stop_training = True
-
-    try:
-        return signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        return None
-
-
 def train_epochs(
     loop: Loop,
     cbs: RunCallbacks,
@@ -240,6 +238,7 @@ def train_epochs(
     start: int,
     history: dict[str, list[float]],
     rate: Throughput | None,
+    folder: Any,
 ) -> bool:
     """Epochs ``start``..end; the chief backs up each whole one. Returns True if stopped."""
     cfg, model = loop.cfg, loop.model
@@ -272,6 +271,7 @@ def train_epochs(
             history.setdefault(key, []).append(float(value))
         if backup is not None:
             backup.save(epoch + 1, {"history": history, "epoch_seconds": cbs.timer.seconds})
+            folder.keep()  # a whole epoch is worth keeping if a later one fails
     return False
 
 
@@ -330,10 +330,33 @@ def _train(
     spec_c: cluster_mod.ClusterSpec | None,
     timeout: float,
 ) -> dict[str, Any]:
-    spec, cfg = resolve(config)
+    spec, cfg = resolve(config)  # the chief's run folder: new, --resume or --overwrite
+    assert cfg.epochs and cfg.batch_size and cfg.lr and cfg.logdir
+    with run_folder(cfg) as folder:
+        return _train_in(
+            spec, cfg, folder, strategy, data, stream, chief, workers, index, spec_c, timeout
+        )
+
+
+def _train_in(
+    spec: ModelSpec,
+    cfg: TrainConfig,
+    folder: Any,
+    strategy: tf.distribute.Strategy,
+    data: Dataset | None,
+    stream: TextIO,
+    chief: bool,
+    workers: int,
+    index: int,
+    spec_c: cluster_mod.ClusterSpec | None,
+    timeout: float,
+) -> dict[str, Any]:
     assert cfg.epochs and cfg.batch_size and cfg.lr and cfg.logdir
     keras.utils.set_random_seed(cfg.seed)
+    write_json(Path(cfg.logdir) / "config.json", saved_config(cfg))
     data = data if data is not None else load_dataset(spec.dataset, cfg.data_dir)
+    if cfg.max_examples is not None:
+        data = take_slice(data, cfg.max_examples)
     prep = spec.prepare(data)
     settings = run_settings(spec, cfg, prep, strategy)
     digest = cluster_ops.config_digest(settings)
@@ -351,7 +374,7 @@ def _train(
         from networks.multiworker_lm import train_language_model
 
         return train_language_model(
-            spec, cfg, data, prep, strategy, stream, chief, workers, index, digest
+            spec, cfg, data, prep, strategy, stream, chief, workers, index, digest, folder
         )
 
     global_batch = cfg.batch_size * int(strategy.num_replicas_in_sync)
@@ -394,21 +417,19 @@ def _train(
         cb.set_params({"epochs": cfg.epochs, "steps": loop.steps, "verbose": 0})
     if not done:
         cbs.tb.log_config(config_dict)
-    previous = _stop_on_sigterm(model)
     model.stop_training = False
     for cb in cbs.all():
         cb.on_train_begin()
     start = time.perf_counter()
     try:
-        stopped = train_epochs(loop, cbs, backup if chief else None, done, history, rate)
+        stopped = train_epochs(loop, cbs, backup if chief else None, done, history, rate, folder)
     finally:
         cbs.stop.on_train_end()
         if cbs.progress is not None:
             cbs.progress.on_train_end()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
     seconds = time.perf_counter() - start + sum(cbs.timer.seconds[:done])
     test = loop.evaluate(tf.constant(prep.x_test), tf.constant(prep.y_test))
+    folder.keep()
     return finish_run(
         spec,
         cfg,
@@ -424,4 +445,5 @@ def _train(
         config_dict,
         chief,
         test,
+        done,
     )

@@ -8,13 +8,14 @@ evaluation hooks, ``predict`` and ``save`` run exactly as on one host and involv
 
 from __future__ import annotations
 
-import json
+import signal
 from typing import Any
 
 import keras
 import numpy as np
 
-from common.atomic import atomic_path, atomic_write_text
+from common.atomic import atomic_path
+from common.strict_json import write_json
 from networks.datasets import Dataset
 from networks.models import BuildArgs, ModelSpec, Prepared
 from networks.train import RunCallbacks, TrainConfig
@@ -62,6 +63,7 @@ def finish_run(
     config_dict: dict[str, Any],
     chief: bool,
     test: dict[str, float],
+    done: int = 0,
 ) -> dict[str, Any]:
     """Results, saved model and summary JSON (chief only); every worker returns the summary."""
     assert cfg.lr and cfg.batch_size and cfg.save and cfg.summary_json is not None or not chief
@@ -91,7 +93,11 @@ def finish_run(
         "dataset": spec.dataset,
         "epochs": epochs_done,
         "epochs_planned": cfg.epochs,
+        "resumed_after": done,
         "interrupted": stopped,
+        "interrupted_by": {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}.get(
+            cbs.stop.request.signum
+        ),
         "batch_size": cfg.batch_size,
         "lr": cfg.lr,
         "seed": cfg.seed,
@@ -109,5 +115,5 @@ def finish_run(
     }
     if chief:
         assert cfg.summary_json
-        atomic_write_text(cfg.summary_json, json.dumps(summary, indent=2) + "\n")
+        write_json(cfg.summary_json, summary)  # strict JSON: a NaN metric is written as null
     return summary

@@ -13,7 +13,6 @@ per-word loss, clips their global norm and applies Zaremba's SGD identically on 
 from __future__ import annotations
 
 import os
-import signal
 import time
 from typing import Any, TextIO
 
@@ -132,6 +131,7 @@ def train_language_model(
     workers: int,
     index: int,
     digest: str,
+    folder: Any,
 ) -> dict[str, Any]:
     assert cfg.epochs and cfg.batch_size and cfg.lr and cfg.logdir
     lm = LM_CONFIGS.get(spec.name)
@@ -180,7 +180,6 @@ def train_language_model(
     if not done:
         cbs.tb.log_config(config_dict)
     twin.stop_training = False
-    previous = signal.signal(signal.SIGTERM, lambda *_: setattr(twin, "stop_training", True))
     for cb in cbs.all():
         cb.on_train_begin()
     start, stopped = time.perf_counter(), False
@@ -222,14 +221,15 @@ def train_language_model(
                 history.setdefault(key, []).append(float(value))
             if chief:
                 backup.save(epoch + 1, {"history": history, "epoch_seconds": cbs.timer.seconds})
+                folder.keep()
     finally:
         cbs.stop.on_train_end()
         if cbs.progress is not None:
             cbs.progress.on_train_end()
-        signal.signal(signal.SIGTERM, previous)
     seconds = time.perf_counter() - start + sum(cbs.timer.seconds[:done])
     model.set_weights(twin.get_weights())
     test = {"loss": history.get("test_loss", [float("nan")])[-1]}
+    folder.keep()
     return finish_run(
         spec,
         cfg,
@@ -245,4 +245,5 @@ def train_language_model(
         config_dict,
         chief,
         test,
+        done,
     )
