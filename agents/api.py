@@ -224,6 +224,8 @@ class Algorithm:
         if keep_final is not None:
             cfg.keep_final = bool(keep_final)
         if logdir is not None:
+            if Path(logdir).exists() and not Path(logdir).is_dir():
+                raise UsageError(f"logdir {logdir} is a file: give a folder")
             cfg.logdir = str(logdir)
             cfg.checkpoint_dir = str(Path(logdir) / "checkpoints")
             Path(logdir).mkdir(parents=True, exist_ok=True)
@@ -478,8 +480,12 @@ class Algorithm:
 
 def locate(path: Path) -> tuple[Path, Path]:
     """(run folder, checkpoint folder) for a run folder or a checkpoint folder inside one."""
+    if not path.exists() and Path(f"{path}.index").is_file():
+        path = path.parent  # a TF checkpoint prefix (the summary's "checkpoint"): its folder
     if not path.exists():
         raise UsageError(f"{path} does not exist: give a run folder or a checkpoint folder")
+    if path.is_file():  # checkpoint.npz (the summary's "checkpoint" of a tabular run)
+        path = path.parent
     if (path / "config.json").is_file():
         checkpoint = path / "checkpoints"
         try:

@@ -54,6 +54,8 @@ def test_dqn_on_cartpole_round_trips_through_a_run_folder(tmp_path):
     obs = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
     actions = agent.predict(obs)
     assert actions.shape == (5,) and agent.predict(obs[0]) == actions[0]
+    summary_checkpoint = DQN.load(agent.summary["checkpoint"])  # a TF checkpoint prefix
+    assert summary_checkpoint.predict(obs).shape == (5,)
     normaliser = agent.agent.featurizer  # Box vectors: running mean and variance, checkpointed
     assert normaliser.stateful and normaliser.count >= 400
     again = DQN.load(tmp_path / "run")
@@ -82,6 +84,9 @@ def test_save_and_load_refuse_what_does_not_fit(tmp_path):
         TabularQ.load(path, env="CliffWalking-v1")
     with pytest.raises(UsageError, match="neither a run folder"):
         TabularQ.load(tmp_path)
+    # the summary's "checkpoint" (a file inside the run folder) loads too
+    same = TabularQ.load(path / "checkpoints" / "checkpoint.npz")
+    np.testing.assert_array_equal(same.agent.q_table(), agent.agent.q_table())
 
 
 def test_an_env_object_and_the_classic_network(tmp_path):
