@@ -24,9 +24,7 @@ from common.atomic import atomic_path
 from common.errors import UsageError
 from common.safe_npz import ArraySpec, read_npz
 from common.strict_json import read_json, write_json
-
-FOLDER = "checkpoint"
-MARKERS = ("config.json", "summary.json", f"{FOLDER}/state.json", "resume/state.json")
+from networks.runs import CHECKPOINT_FOLDER as FOLDER
 
 
 class TrainCheckpoint:

@@ -15,7 +15,6 @@ import contextlib
 import dataclasses
 import os
 import platform
-import shlex
 import signal
 import sys
 import time
@@ -26,17 +25,20 @@ from typing import TYPE_CHECKING, Any, TextIO
 from common.atomic import atomic_path
 from common.errors import EXIT_INTERRUPTED, OneLineArgumentParser, UsageError, run_main
 from common.numbers import arg_type, check_finite, check_seed
-from common.runfolder import (
-    RunFolder,
-    check_distinct,
-    check_output_file,
-    resolve_stored,
-    stored_path,
-)
 from common.signals import exit_code
-from common.strict_json import read_json, write_json
+from common.strict_json import write_json
 from common.toml_config import read_toml_table, typed_value
 from networks.model_names import check_model_name, models_help
+from networks.runs import (
+    IDENTITY_KEYS,
+    TrainConfig,
+    check_outputs,
+    lm_epochs_done,
+    resume_command,
+    resumed_values,
+    run_folder,
+    saved_config,
+)
 from perception.devices import (
     DeviceConfig,
     add_device_arguments,
@@ -48,54 +50,14 @@ if TYPE_CHECKING:  # imported lazily: TensorFlow takes seconds to start
     import keras
     import tensorflow as tf
 
+    from common.runfolder import RunFolder
     from networks.datasets import Dataset
     from networks.models import ModelSpec
     from networks.progress import EpochTimer, GracefulStop
     from networks.tblog import TensorBoardLogger
 
 
-@dataclass
-class TrainConfig:
-    """One run's settings; ``None`` means the model's default (resolved by :func:`resolve`)."""
-
-    model: str
-    epochs: int | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    seed: int = 0
-    data_dir: str | None = None
-    logdir: str | None = None
-    save: str | None = None
-    summary_json: str | None = None
-    progress: bool = True
-    noise: str | None = None  # denoising autoencoders: "gaussian" or "masking"
-    noise_level: float | None = None
-    # Train on a slice: the first N words of PTB, else N examples drawn with a fixed seed (val
-    # and test shrink to N // 4): a first try in seconds.
-    max_examples: int | None = None
-    resume: bool = False  # continue the run in logdir from its last whole epoch
-    overwrite: bool = False  # replace the run in logdir
-
-
 MAX_COUNT = 2**31 - 1  # epochs, batch size, examples: beyond any run, inside int32
-
-#: What config.json records: every option but the run folder itself and the resume switches.
-SAVED_KEYS = (
-    "model",
-    "epochs",
-    "batch_size",
-    "lr",
-    "seed",
-    "data_dir",
-    "save",
-    "summary_json",
-    "progress",
-    "noise",
-    "noise_level",
-    "max_examples",
-)
-#: Options a resume must share with the run (--epochs may grow: train longer).
-IDENTITY_KEYS = ("model", "batch_size", "lr", "seed", "noise", "noise_level", "max_examples")
 
 
 def resolve(config: TrainConfig) -> tuple[ModelSpec, TrainConfig]:
@@ -133,35 +95,6 @@ def resolve(config: TrainConfig) -> tuple[ModelSpec, TrainConfig]:
         raise UsageError(f"--save must end in .keras (Keras' native format), got {cfg.save}")
     check_outputs(cfg)
     return spec, cfg
-
-
-def run_folder(cfg: TrainConfig) -> RunFolder:
-    from networks.resume import MARKERS
-
-    assert cfg.logdir is not None
-    return RunFolder(cfg.logdir, resume=cfg.resume, overwrite=cfg.overwrite, markers=MARKERS)
-
-
-def check_outputs(cfg: TrainConfig) -> None:
-    """Every output path, before any work and without creating anything: the run folder's
-    policy (new / --resume / --overwrite), files that cannot be written, and outputs that would
-    replace one another or the run's checkpoints. One line each."""
-    from networks.resume import FOLDER
-
-    assert cfg.logdir and cfg.save and cfg.summary_json
-    run_folder(cfg).check()
-    logdir = Path(cfg.logdir)
-    own = {"checkpoint": logdir / FOLDER, "language-model checkpoint": logdir / "resume"}
-    for flag_name, path in (("--save", cfg.save), ("--summary-json", cfg.summary_json)):
-        inside = stored_path(path, logdir) != str(Path(os.path.abspath(path)))
-        check_output_file(path, flag_name, own, replace=cfg.overwrite or (cfg.resume and inside))
-    check_distinct(
-        {
-            "--save": cfg.save,
-            "--summary-json": cfg.summary_json,
-            "the run's config.json": logdir / "config.json",
-        }
-    )
 
 
 def full_config(spec: ModelSpec, cfg: TrainConfig, data: Dataset, params: int) -> dict[str, Any]:
@@ -238,17 +171,12 @@ def resume_point(spec: ModelSpec, cfg: TrainConfig) -> tuple[Any, int, dict[str,
     """(checkpoint, epochs done, history so far), read and checked before any work; the
     language models keep their own checkpoint (``<logdir>/resume``), read by their fit.
     A run killed after its last epoch but before its summary resumes to evaluate and save."""
-    from networks.resume import TrainCheckpoint
+    from networks.resume import TrainCheckpoint  # TensorFlow: only when work starts
 
     assert cfg.logdir and cfg.epochs
     if spec.dataset == "ptb":
-        done = 0
-        state = Path(cfg.logdir) / "resume" / "state.json"
-        if cfg.resume and state.is_file():
-            saved = read_json(state, "checkpoint state")
-            done = saved.get("epochs_done", 0) if isinstance(saved, dict) else 0
-            done = done if isinstance(done, int) and not isinstance(done, bool) else 0
         checkpoint, history = None, {}
+        done = lm_epochs_done(cfg.logdir) if cfg.resume else 0
     else:
         identity = {key: getattr(cfg, key) for key in IDENTITY_KEYS}
         checkpoint = TrainCheckpoint(cfg.logdir, identity)
@@ -260,16 +188,6 @@ def resume_point(spec: ModelSpec, cfg: TrainConfig) -> tuple[Any, int, dict[str,
             f"above {done} to train on"
         )
     return checkpoint, done, history
-
-
-def saved_config(cfg: TrainConfig) -> dict[str, Any]:
-    """``config.json``: paths inside the run folder relative to it, so a copy resumes itself."""
-    assert cfg.logdir
-    out = {key: getattr(cfg, key) for key in SAVED_KEYS}
-    for key in ("save", "summary_json", "data_dir"):
-        if out[key] is not None:
-            out[key] = stored_path(out[key], cfg.logdir)
-    return out
 
 
 def _train(
@@ -644,54 +562,6 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         raise UsageError(f"--noise must be gaussian or masking, got {config.noise!r}")
     check_given(config)
     return config
-
-
-def find_latest_run(model: str | None, seed: int) -> str:
-    """The newest ``runs/*__<model>__<seed>__*`` holding a config.json (for a bare --resume)."""
-    if not model:
-        raise UsageError("--resume needs the run's --logdir (or the model name and --seed)")
-    candidates = sorted(
-        p for p in Path("runs").glob(f"*__{model}__{seed}__*") if (p / "config.json").is_file()
-    )
-    if not candidates:
-        raise UsageError(
-            f"--resume found no run matching runs/*__{model}__{seed}__*: give its --logdir"
-        )
-    return str(candidates[-1])
-
-
-def resumed_values(values: dict[str, Any]) -> dict[str, Any]:
-    """The run's ``config.json`` < the file < the flags: a resume needs only --logdir."""
-    logdir = values.get("logdir") or find_latest_run(values.get("model"), values.get("seed", 0))
-    path = Path(logdir) / "config.json"
-    if not path.is_file():
-        raise UsageError(
-            f"{logdir} holds no networks.train run to resume (no config.json): give the run's "
-            "--logdir, or start without --resume"
-        )
-    saved = read_json(path, "run config")
-    if not isinstance(saved, dict):
-        raise UsageError(f"run config {path} is damaged (not a JSON object)")
-    kinds = {name: kind for name, kind in TOML_KEYS.values()}
-    out: dict[str, Any] = {}
-    for key in SAVED_KEYS:
-        value = saved.get(key)
-        if value is None:
-            continue
-        value = typed_value(key, value, kinds[key], f"run config {path}")
-        if key in ("save", "summary_json", "data_dir"):  # relative: inside the run folder
-            value = str(resolve_stored(value, logdir)) if key != "data_dir" else value
-        out[key] = value
-    if values.get("model") and out.get("model") and values["model"] != out["model"]:
-        raise UsageError(
-            f"{logdir} is a run of {out['model']}, not {values['model']}: give the run's model "
-            "or another --logdir"
-        )
-    return {**out, **values, "logdir": str(logdir)}
-
-
-def resume_command(summary: dict[str, Any]) -> str:
-    return f"python -m networks.train --logdir {shlex.quote(summary['logdir'])} --resume"
 
 
 def main(argv: list[str] | None = None) -> int:

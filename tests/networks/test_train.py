@@ -105,7 +105,8 @@ def test_cli_honours_paths_and_prints_plain_epoch_lines(mnist_dir, tmp_path, cap
     assert run_main(main, args) == 0
     captured = capsys.readouterr()
     assert "test accuracy" in captured.out and "m.keras" in captured.out
-    assert "epoch 1/2" in captured.err and "epoch 2/2" in captured.err and "val_acc" in captured.err
+    # progress goes to stdout with the summary (issue 16): stderr stays for errors
+    assert "epoch 1/2" in captured.out and "epoch 2/2" in captured.out and "val_acc" in captured.out
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["saved_model"] == str(tmp_path / "out" / "m.keras")
     assert (tmp_path / "out" / "m.keras").is_file() and (tmp_path / "tb" / "train").is_dir()
