@@ -149,14 +149,17 @@ def test_episodes_ending_inside_the_window_flush_every_pending_step():
 
 # -- generated properties ---------------------------------------------------------------------
 
-floats = st.floats(-100, 100, allow_nan=False, width=32)
+# No subnormals: TensorFlow on CPU flushes them to zero (1e-45 + 0 * v is 0 there).
+floats = st.floats(-100, 100, allow_nan=False, width=32, allow_subnormal=False)
 
 
 @st.composite
 def batches(draw):
     b, a = draw(st.integers(1, 8)), draw(st.integers(1, 5))
     rewards = draw(hnp.arrays(np.float32, b, elements=floats))
-    discounts = draw(hnp.arrays(np.float32, b, elements=st.floats(0, 1, width=32)))
+    discounts = draw(
+        hnp.arrays(np.float32, b, elements=st.floats(0, 1, width=32, allow_subnormal=False))
+    )
     q_t = draw(hnp.arrays(np.float32, (b, a), elements=floats))
     q_o = draw(hnp.arrays(np.float32, (b, a), elements=floats))
     return rewards, discounts, q_t, q_o
