@@ -21,6 +21,24 @@ import tensorflow as tf
 from common.atomic import atomic_write_text
 from common.errors import UsageError
 
+# What a lost or restarted peer makes a collective raise.
+PEER_ERRORS = (
+    tf.errors.UnavailableError,
+    tf.errors.DeadlineExceededError,
+    tf.errors.AbortedError,
+    tf.errors.CancelledError,
+    tf.errors.InternalError,
+)
+
+
+class PeerLost(Exception):
+    """A collective failed mid-epoch: another worker died or restarted."""
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "message", "") or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[-1][:160] if text else ''}"
+
 
 def fingerprint(array: Any) -> str:
     """Shape, dtype and a checksum: equal data on every worker, cheaply (MNIST: ~0.1 s)."""

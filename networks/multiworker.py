@@ -39,6 +39,7 @@ import tensorflow as tf
 from common.strict_json import write_json
 from networks import cluster_ops
 from networks.catalog import get_model_spec
+from networks.cluster_ops import PEER_ERRORS, PeerLost, first_line
 from networks.datasets import Dataset, load_dataset
 from networks.models import BuildArgs, ModelSpec, Prepared
 from networks.multiworker_finish import finish_run
@@ -58,17 +59,6 @@ from perception import cluster as cluster_mod
 RATE_KEYS = {"text-classifier": "reviews/s", "language-model": "words/s"}
 # Options each worker may set its own way: where outputs go and how a restart starts.
 LOCAL_KEYS = ("logdir", "save", "summary_json", "progress", "data_dir", "resume", "overwrite")
-PEER_ERRORS = (
-    tf.errors.UnavailableError,
-    tf.errors.DeadlineExceededError,
-    tf.errors.AbortedError,
-    tf.errors.CancelledError,
-    tf.errors.InternalError,
-)
-
-
-class PeerLost(Exception):
-    """A collective failed mid-epoch: another worker died or restarted."""
 
 
 def _cluster() -> tuple[cluster_mod.ClusterSpec | None, float]:
@@ -312,11 +302,6 @@ def train_multiworker(
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "message", "") or exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[-1][:160] if text else ''}"
 
 
 def _train(

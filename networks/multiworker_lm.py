@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from common.errors import UsageError
 from networks import cluster_ops
+from networks.cluster_ops import PEER_ERRORS, PeerLost, first_line
 from networks.datasets import Dataset
 from networks.language_model import (
     MEDIUM,
@@ -183,8 +184,6 @@ def train_language_model(
     for cb in cbs.all():
         cb.on_train_begin()
     start, stopped = time.perf_counter(), False
-    from networks.multiworker import PEER_ERRORS, PeerLost, first_line
-
     try:
         for epoch in range(done, cfg.epochs):
             for cb in callbacks:
