@@ -12,13 +12,13 @@ written) and run in order in one scratch folder, so a command can use what an ea
 * a ``toml`` block whose first line is ``# FILE — COMMAND`` is written to FILE and COMMAND runs;
 * ``python`` blocks: their imports must resolve (the blocks are fragments, not programs);
 * the set-up line: the extras it installs must exist; its last command runs like the others;
-  ``python -m pytest`` collects the suite; ``tensorboard --logdir runs`` loads the runs through
-  TensorBoard's own (fast) loader;
+  ``python -m pytest`` is what ``.ci/run`` runs; ``tensorboard --logdir runs`` loads the runs
+  through TensorBoard's own (fast) loader;
 * benchmark scripts: every flag the README gives must be in the script's ``--help`` (the
   scripts run shrunk in tests/test_rl_benchmarks.py and tests/networks/test_benchmark.py).
 
 ``python -m`` commands run in this process (TensorFlow loads once), but those with a flag that
-sets TensorFlow's devices (``--device``, ``--cpu-devices``, ...) and pytest in a fresh one.
+sets TensorFlow's devices (``--device``, ``--cpu-devices``, ...) in a fresh one.
 """
 
 from __future__ import annotations
@@ -202,15 +202,27 @@ def shrink(module: str, argv: list[str], work: Path) -> list[str]:
 
 
 def run_in_process(module: str, argv: list[str]) -> tuple[int, str, str]:
+    """``python -m module argv`` in this process: its ``main`` if it has one, else the module
+    run as ``__main__`` (as ``-m`` does)."""
+    import runpy
+
     from common.errors import run_main
 
-    main = importlib.import_module(module).main
+    main = getattr(importlib.import_module(module), "main", None)
     out, err = io.StringIO(), io.StringIO()
+    saved_argv = sys.argv
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            code = run_main(main, argv)
-        except SystemExit as exc:  # --help, argparse errors
+            if main is not None:
+                code = run_main(main, argv)
+            else:
+                sys.argv = [module, *argv]
+                runpy.run_module(module, run_name="__main__", alter_sys=True)
+                code = 0
+        except SystemExit as exc:  # --help, argparse errors, scripts' sys.exit
             code = exc.code if isinstance(exc.code, int) else 0
+        finally:
+            sys.argv = saved_argv
     return code, out.getvalue(), err.getvalue()
 
 
@@ -229,13 +241,12 @@ def run_command(text: str, work: Path) -> None:
         return check_tensorboard(argv, work)
     if argv[1] == "-m":
         module, args = argv[2], argv[3:]
-        if module == "pytest":
-            code, out, err = run_subprocess([sys.executable, "-m", "pytest", *args, "--co"], REPO)
-            assert code == 0, (out + err)[-3000:]
+        if module == "pytest":  # this very suite: the README's test command must be CI's
+            ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+            assert text in ci.splitlines(), f".ci/run no longer runs {text!r}"
             return None
         args = shrink(module, args, work)
-        fresh = any(flag in args for flag in FRESH_PROCESS_FLAGS)
-        if fresh or not hasattr(importlib.import_module(module), "main"):
+        if any(flag in args for flag in FRESH_PROCESS_FLAGS):
             code, out, err = run_subprocess([sys.executable, "-m", module, *args], work)
         else:
             code, out, err = run_in_process(module, args)
