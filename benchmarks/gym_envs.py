@@ -11,7 +11,8 @@ model, else the env's registered reward threshold (CartPole-v1: 475). The time t
 counts training only (these checks are timed and taken out; the run's own keep-best evaluations
 stay in, as they are part of training).
 Reported per run: ``seconds_to_threshold`` and ``steps_to_threshold`` (null when not reached),
-``steps_per_second`` (the whole run's env steps over its training seconds) and
+``steps_per_second`` (the whole run's env steps over its training seconds),
+``steps_per_cpu_second`` (the same over the process's CPU seconds: a free core's figure) and
 ``final_return_mean`` (the handed-over policy's greedy mean over the run's evaluation episodes),
 and per env and agent their medians.
 """
@@ -85,7 +86,9 @@ def one_run(env: str, agent: str, seed: int, steps: int | None, check_every: int
     algorithm = ALGORITHMS[agent](env, seed=seed, dashboard=False)
     threshold = threshold_of(algorithm)
     check = ThresholdCheck(algorithm, check_every, threshold)
+    cpu = time.process_time()
     summary = algorithm.learn(steps=steps, callbacks=[check]).summary
+    cpu = time.process_time() - cpu
     return {
         "env": env,
         "agent": agent,
@@ -94,6 +97,9 @@ def one_run(env: str, agent: str, seed: int, steps: int | None, check_every: int
         "seconds_to_threshold": check.seconds,
         "steps_to_threshold": check.steps,
         "steps_per_second": summary["env_steps_per_second"],
+        # env steps per second of this process's CPU time (training, evaluations, the final
+        # evaluation): what one free core would give, on a machine others share
+        "steps_per_cpu_second": summary["env_steps"] / cpu if cpu > 0 else None,
         "final_return_mean": summary["eval_return_mean"],
         "exact_return": summary.get("exact_return"),
         "env_steps": summary["env_steps"],
@@ -131,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                 "seconds_to_threshold",
                 "steps_to_threshold",
                 "steps_per_second",
+                "steps_per_cpu_second",
                 "final_return_mean",
             )
         } | {"reached": f"{sum(r['steps_to_threshold'] is not None for r in mine)}/{len(mine)}"}
