@@ -287,7 +287,7 @@ def train_multiworker(
     config, tmp = worker_config(config, chief)
     try:
         summary = _train(
-            config, strategy, data, stream or sys.stderr, chief, workers, index, spec_c, timeout
+            config, strategy, data, stream or sys.stdout, chief, workers, index, spec_c, timeout
         )
         # The last collective is done: peers may now exit without alarming this one.
         stop_health_checks = getattr(strategy.extended, "_stop_check_health_thread", None)
@@ -383,7 +383,7 @@ def _train_in(
         state["epoch_seconds"] = list(cluster_ops.sum_across_workers(strategy, seconds))
     cluster_ops.broadcast_from_chief(strategy, variables["model"] + variables["optimizer"])
     if done:
-        print(f"resuming {spec.name} after epoch {done} of {cfg.epochs}", file=stream)
+        print(f"resuming {spec.name} after epoch {done} of {cfg.epochs}", file=sys.stderr)
 
     config_dict = full_config(spec, cfg, data, model.count_params())
     config_dict.update(

@@ -13,6 +13,7 @@ per-word loss, clips their global norm and applies Zaremba's SGD identically on 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from typing import Any, TextIO
 
@@ -161,7 +162,7 @@ def train_language_model(
     done = int(cluster_ops.sum_across_workers(strategy, [done])[0])
     cluster_ops.broadcast_from_chief(strategy, variables["model"])
     if done:
-        print(f"resuming {spec.name} after epoch {done} of {cfg.epochs}", file=stream)
+        print(f"resuming {spec.name} after epoch {done} of {cfg.epochs}", file=sys.stderr)
         seconds = state.get("epoch_seconds", [])[:done] if chief else [0.0] * done
         state["epoch_seconds"] = list(cluster_ops.sum_across_workers(strategy, seconds))
 

@@ -151,6 +151,12 @@ def test_killed_worker_restarts_and_the_run_resumes(tmp_path: Path, data_dir: Pa
             time.sleep(0.05)
         cluster.procs[1].send_signal(signal.SIGKILL)
         cluster.procs[1].wait(timeout=10)
+        # The chief notices (a failed collective or its peer health check) and restarts itself;
+        # worker 1 restarted after that joins the new chief at once (restarted earlier, it would
+        # meet the old chief, fail and rejoin too: slower, also fine).
+        while "rejoining the cluster" not in cluster.log(0):
+            assert time.monotonic() < deadline, cluster.log(0)[-2000:]
+            time.sleep(0.05)
         cluster.procs[1] = cluster.start_worker(1)
     except BaseException:
         cluster.stop()
