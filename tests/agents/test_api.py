@@ -113,13 +113,13 @@ def test_truncation_bootstraps_and_termination_does_not_on_a_gymnasium_time_limi
     the pole falls first, and those transitions do not bootstrap (discount 0)."""
     short = DQN(
         "CartPole-v1", seed=0, max_episode_steps=5, num_envs=2, learning_starts=10**6,
-        async_envs=asynchronous,
+        async_envs=asynchronous, n_step=1,
     )  # fmt: skip
     short.learn(steps=200, eval_every=0, eval_episodes=0)
     buffer = short.agent.buffer
     discounts = buffer.discounts[: len(buffer)]
     assert len(buffer) >= 190 and (discounts == np.float32(0.99)).all()
-    full = DQN("CartPole-v1", seed=0, num_envs=2, learning_starts=10**6)
+    full = DQN("CartPole-v1", seed=0, num_envs=2, learning_starts=10**6, n_step=1)
     full.learn(steps=400, eval_every=0, eval_episodes=0)
     discounts = full.agent.buffer.discounts[: len(full.agent.buffer)]
     ends = int(full.run.end_episodes)
