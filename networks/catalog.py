@@ -7,7 +7,13 @@ models up here and no model module depends on another's import order.
 
 from __future__ import annotations
 
-from networks import (
+from perception.hardware import import_tensorflow
+
+# The model modules import Keras: start TensorFlow first, without its C++ start-up lines
+# (``networks.train --list`` and ``networks.predict`` reach TensorFlow through here).
+import_tensorflow()
+
+from networks import (  # noqa: E402
     autoencoders,
     emotion_models,
     imdb,
@@ -15,8 +21,8 @@ from networks import (
     mnist_models,
     text,  # noqa: F401  (registers the imdb and ptb datasets the text models train on)
 )
-from networks.models import ModelSpec
-from networks.registry import Registry
+from networks.models import ModelSpec  # noqa: E402
+from networks.registry import Registry  # noqa: E402
 
 MODELS: Registry[ModelSpec] = Registry("model", hint="; see --list")
 #: Add a model; look one up by name (an unknown name is a one-line UsageError).
