@@ -284,6 +284,7 @@ def train_multiworker(
             + (1 if spec_c.task_type == "worker" and "chief" in spec_c.jobs else 0)
         )
     )
+    given_logdir = config.logdir  # the run folder's name on the chief, if every worker gives it
     config, tmp = worker_config(config, chief)
     try:
         summary = _train(
@@ -293,6 +294,8 @@ def train_multiworker(
         stop_health_checks = getattr(strategy.extended, "_stop_check_health_thread", None)
         if stop_health_checks is not None:
             stop_health_checks()
+        if not chief and given_logdir:  # what the printed resume command names
+            summary["logdir"] = given_logdir
         return summary
     except (PeerLost, *PEER_ERRORS) as exc:  # a peer left or restarted: rejoin or one line
         if tmp is not None:
