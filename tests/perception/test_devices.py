@@ -293,22 +293,24 @@ def test_bad_tf_config_is_one_line_before_any_server(tf_config: str, needles: tu
 
 
 def test_unreachable_peer_is_one_line_within_the_connect_timeout(tmp_path: Path) -> None:
-    port = _free_port()
-    tf_config = {
-        "cluster": {"worker": [f"127.0.0.1:{port}", "127.0.0.1:9"]},  # nobody answers on 9
-        "task": {"type": "worker", "index": 0},
-    }
-    args = [*TRAIN, "--connect-timeout", "3", "--logdir", str(tmp_path / "run")]
-    start = time.monotonic()
-    result = _run(args, timeout=120, TF_CONFIG=json.dumps(tf_config))
+    for _ in range(3):  # the port may be taken between _free_port and TensorFlow's bind: retry
+        tf_config = {
+            "cluster": {"worker": [f"127.0.0.1:{_free_port()}", "127.0.0.1:9"]},  # 9: nobody
+            "task": {"type": "worker", "index": 0},
+        }
+        args = [*TRAIN, "--connect-timeout", "3", "--logdir", str(tmp_path / "run")]
+        start = time.monotonic()
+        result = _run(args, timeout=120, TF_CONFIG=json.dumps(tf_config))
+        if "cannot listen on" not in result.stderr:
+            break
     line = _one_line_error(result, "no answer within 3s", "127.0.0.1:9", "--connect-timeout")
     assert time.monotonic() - start < 100, line
     assert not (tmp_path / "run" / "model.keras").exists()
 
 
 def _free_port() -> int:
-    """A port to give TensorFlow. Closed before TensorFlow binds it, so it may be taken in
-    between; this test only needs its own port to be bindable and retries if it was not."""
+    """A port for TensorFlow, released before TensorFlow binds it (its gRPC server does not set
+    SO_REUSEPORT, so holding it would block TensorFlow): callers retry on "cannot listen on"."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
