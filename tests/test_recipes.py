@@ -35,6 +35,9 @@ RECIPES = {
     # floor is on the gap to the optimum (None: the exact optimum, up to rounding).
     "taxi-tabular": (["Taxi-v4"], None),
     "cliffwalking-tabular": (["CliffWalking-v1"], None),
+    # No model: the handed-over greedy policy's mean return over the run's 100 sampled episodes
+    # (CartPole-v1's registered reward threshold is 475).
+    "cartpole-dqn": (["CartPole-v1", "--q-net"], 475.0),
 }
 
 # The README documents classic's constant step size leaving a noisy final snapshot: over seeds
@@ -112,6 +115,10 @@ def test_default_recipe_reaches_its_documented_floor(name, seed, floor, tmp_path
             f"{name} seed {seed}: exact {summary['exact_return']}, optimum "
             f"{summary['optimal_return']}"
         )
+        return
+    if "optimal_return" not in summary:
+        mean = summary["eval_return_mean"]
+        assert summary["eval_episodes"] == 100 and mean >= floor, f"{name} seed {seed}: {mean}"
         return
     ratio = summary["optimality_ratio"]
     assert ratio >= floor, f"{name} seed {seed}: {ratio:.3f} x optimum, floor {floor}"
