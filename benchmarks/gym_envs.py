@@ -14,7 +14,9 @@ Reported per run: ``seconds_to_threshold`` and ``steps_to_threshold`` (null when
 ``steps_per_second`` (the whole run's env steps over its training seconds),
 ``steps_per_cpu_second`` (the same over the process's CPU seconds: a free core's figure) and
 ``final_return_mean`` (the handed-over policy's greedy mean over the run's evaluation episodes),
-and per env and agent their medians.
+and per env and agent their medians, plus ``train_steps_per_second``: the steady training rate
+(acting, env steps and updates, compiled and warm, no evaluations; seed 0, median of three
+stretches of ``--throughput-steps``), as ``rl_throughput.py`` measures the lake's agents.
 """
 
 from __future__ import annotations
@@ -107,6 +109,24 @@ def one_run(env: str, agent: str, seed: int, steps: int | None, check_every: int
     }
 
 
+def steady_rate(env: str, agent: str, warmup: int, steps: int, repeats: int = 3) -> float:
+    """Env steps per second of training (acting, env steps, updates) once compiled and warm,
+    without evaluations: the median of ``repeats`` stretches of ``steps`` after ``warmup``,
+    measured as benchmarks/rl_throughput.py measures the lake's agents."""
+    algorithm = ALGORITHMS[agent](env, seed=0, dashboard=False)
+    learner = algorithm.agent
+    learner.set_budget(None, warmup + repeats * steps)
+    while learner.env_steps < warmup:
+        learner.train_chunk(100, 4096)
+    rates = []
+    for _ in range(repeats):
+        start_steps, start = learner.env_steps, time.perf_counter()
+        while learner.env_steps - start_steps < steps:
+            learner.train_chunk(100, 4096)
+        rates.append((learner.env_steps - start_steps) / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
 def median(values) -> float | None:
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
@@ -118,6 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0,1,2,3,4")
     parser.add_argument("--steps", type=int, default=None, help="budget (default: the recipe's)")
     parser.add_argument("--check-every", type=int, default=1_000, help="env steps between checks")
+    parser.add_argument(
+        "--throughput-steps",
+        type=int,
+        default=20_000,
+        help="env steps per timed stretch of the steady training rate (0: skip it)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON line at the end")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -141,6 +167,10 @@ def main(argv: list[str] | None = None) -> int:
                 "final_return_mean",
             )
         } | {"reached": f"{sum(r['steps_to_threshold'] is not None for r in mine)}/{len(mine)}"}
+        if args.throughput_steps > 0:
+            medians[f"{env}:{agent}"]["train_steps_per_second"] = steady_rate(
+                env, agent or "dqn", min(5_000, args.throughput_steps), args.throughput_steps
+            )
     print(json.dumps({"runs": runs, "medians": medians}, allow_nan=False))
     return 0
 

@@ -63,7 +63,7 @@ def test_perception_benchmark_runs_every_featurizer(tmp_path):
 def test_gym_envs_benchmark_reports_time_and_steps_to_threshold(tmp_path):
     result = run_script(
         "gym_envs.py", "--runs", "CliffWalking-v1:tabular", "--seeds", "0,1", "--steps", "20000",
-        "--check-every", "2000", cwd=tmp_path,
+        "--check-every", "2000", "--throughput-steps", "5000", cwd=tmp_path,
     )  # fmt: skip
     runs = result["runs"]
     assert [(r["env"], r["agent"], r["seed"]) for r in runs] == [
@@ -82,3 +82,4 @@ def test_gym_envs_benchmark_reports_time_and_steps_to_threshold(tmp_path):
         + sorted(r["steps_per_second"] for r in runs)[1] / 2
     )
     assert medians["reached"] in ("0/2", "1/2", "2/2")
+    assert medians["train_steps_per_second"] > 0
