@@ -71,6 +71,23 @@ def sum_across_workers(strategy: tf.distribute.Strategy, values: Any) -> np.ndar
     return np.asarray(strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(fn), axis=None))
 
 
+def share_history(
+    strategy: tf.distribute.Strategy,
+    history: dict[str, list[float]],
+    keys: list[str],
+    done: int,
+    chief: bool,
+) -> dict[str, list[float]]:
+    """The chief's history of the ``done`` resumed epochs, on every worker (``keys`` in the
+    same order everywhere); the chief keeps its own."""
+    shared = {}
+    for key in keys:
+        mine = history.get(key, [])[:done] if chief else []
+        values = mine + [0.0] * (done - len(mine))
+        shared[key] = [float(v) for v in sum_across_workers(strategy, values)]
+    return history if chief else shared
+
+
 def check_same_config(strategy: tf.distribute.Strategy, digest: str, what: str) -> None:
     """Refuse, on every worker, a cluster whose workers were started with different settings."""
     local = len(strategy.extended.worker_devices)

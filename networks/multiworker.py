@@ -274,6 +274,10 @@ def _train_in(
     cbs.timer.seconds = list(state.get("epoch_seconds", []))
     history = {k: list(v) for k, v in state.get("history", {}).items()}
     rate_key = RATE_KEYS.get(spec.kind)
+    if done:  # every worker's summary holds the whole run's history
+        names = [*metrics_of(spec, np.ones(3)), *([rate_key] if rate_key else [])]
+        keys = names + [f"val_{k}" for k in metrics_of(spec, np.ones(3))]
+        history = cluster_ops.share_history(strategy, history, keys, done, chief)
     rate = Throughput(rate_key, global_batch, loop.steps * global_batch) if rate_key else None
     for cb in ([rate] if rate else []) + cbs.all():
         cb.set_model(model)

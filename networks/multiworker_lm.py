@@ -173,6 +173,10 @@ def train_language_model(
     cbs = RunCallbacks.make(cfg.logdir, cfg.progress, stream)
     cbs.timer.seconds = list(state.get("epoch_seconds", []))
     history = {k: list(v) for k, v in state.get("history", {}).items()}
+    if done:  # every worker's summary holds the whole run's history
+        keys = ["loss", "perplexity", "words/s", "lr"]
+        keys += [f"{split}_{m}" for split in ("val", "test") for m in ("loss", "perplexity")]
+        history = cluster_ops.share_history(strategy, history, keys, done, chief)
     per_batch = loop.rows * lm.steps
     rate = Throughput("words/s", per_batch, steps * per_batch)
     callbacks = [rate, *cbs.all()]
