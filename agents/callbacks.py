@@ -64,6 +64,7 @@ class EvalCallback(Callback):
             run.metrics["eval/exact_return"] = result.exact_return
             if self.judge is not None:
                 run.metrics["eval/optimal_return"] = self.judge.optimum
+                run.metrics["eval/optimality_gap"] = self.judge.optimum - result.exact_return
                 ratio = ratio_to_optimum(
                     result.exact_return, self.judge.optimum, self.judge.nonnegative
                 )

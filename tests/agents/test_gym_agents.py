@@ -74,6 +74,13 @@ def test_taxi_tabular_is_judged_exactly_on_a_step_budget(tmp_path, capsys):
     assert data["optimality_gap"] == pytest.approx(data["optimal_return"] - data["exact_return"])
     assert data["eval_episodes"] == 5 and "eval_success_rate" not in data
     assert Path(data["best_checkpoint"], "checkpoint.npz").is_file()
+    # TensorBoard shows the exact value, the optimum and their gap
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / "run"), size_guidance={"tensors": 0})
+    events.Reload()
+    for tag in ("eval/exact_return", "eval/optimal_return", "eval/optimality_gap"):
+        assert tag in events.Tags()["tensors"], tag
     # config.json keeps the run folder's own paths relative to it
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["logdir"] == "." and saved["checkpoint_dir"] == "checkpoints"
