@@ -229,3 +229,24 @@ def test_the_dashboard_shows_non_lake_envs(env, shown):
     out = text.getvalue()
     for piece in shown:
         assert piece in out, piece
+
+
+@settings(max_examples=40, deadline=None)
+@given(name=st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_/.",
+                    min_size=1, max_size=24))  # fmt: skip
+def test_any_unknown_env_name_is_one_line(name):
+    import gymnasium
+
+    from agents.api import configure
+    from common.errors import UsageError
+
+    if name.lower() in {"frozenlake", "frozenlake-pixels", "frozenlake-digits"}:
+        return
+    try:
+        gymnasium.spec(name)
+        return  # a registered id (or its newest version): not this test's business
+    except Exception:  # noqa: BLE001 - gymnasium's own errors for unknown ids
+        pass
+    with pytest.raises(UsageError) as info:
+        configure(name, {})
+    assert "\n" not in str(info.value)
