@@ -14,6 +14,8 @@ Three steps, so that the first two can be tested without TensorFlow: the flags
 (:meth:`DeviceConfig.from_args`), the plan (:func:`plan_devices`, a pure function of the config and
 the GPUs :mod:`perception.hardware` finds) and applying it (:func:`apply_device_config`).
 ``python -m perception.devices`` runs the report in :mod:`perception.device_report`.
+``--strategy multiworker`` reads its cluster from TF_CONFIG (:mod:`perception.cluster`, checked
+before TensorFlow starts) and builds ``MultiWorkerMirroredStrategy`` with bounded waits.
 """
 
 from __future__ import annotations
