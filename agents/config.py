@@ -1,9 +1,12 @@
 """One config dataclass per agent and one for the run; their fields are the options.
 
 The dataclass defaults are each agent's recipe for the 4x4 lake; ``RECIPES`` holds what changes
-on larger maps, tuned so that the final greedy policy ends near the optimum. Precedence when a
-run is configured, lowest first: the recipe, the run being resumed, the ``--config`` TOML file,
-then the flags given on the command line.
+on larger maps, tuned so that the final greedy policy ends near the optimum, and
+:mod:`agents.recipes` the recipes of other envs by id (a generic one sized from the spaces for
+the rest): :func:`build_config` with ``env=`` (or the Python API, ``agents.DQN("CartPole-v1")``)
+applies them, so a config for another env never carries the lake's values unasked. Precedence
+when a run is configured, lowest first: the recipe, the run being resumed, the ``--config`` TOML
+file, then the flags given on the command line (or the API's keyword arguments).
 """
 
 from __future__ import annotations
