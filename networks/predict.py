@@ -180,30 +180,38 @@ def prepare_mode(model: keras.Model, mode: str) -> str:
 
 
 def prepare_image(
-    path: str | Path, height: int, width: int, channels: int, prepare: str, invert: str
+    path: str | Path,
+    height: int,
+    width: int,
+    channels: int,
+    prepare: str,
+    invert: str = "auto",
+    white_on_black: bool = False,
 ) -> np.ndarray:
     """One picture as the model's (height, width, channels) float32 input of 0..255.
 
-    A picture already at the model's size is taken as it is (an MNIST or FER image itself)."""
+    ``white_on_black``: the model learnt light ink on black (MNIST), so ``invert="auto"`` flips
+    a picture whose border is light. A picture already at the model's size is only inverted."""
     import numpy as np
 
     from networks.image_prep import light_background, prepare_digit, prepare_face
 
+    dark_ink = white_on_black or prepare == "digit"
     if prepare == "resize" or channels != 1:
         img = read_image(path, height, width, channels)
-        if invert == "yes" or (invert == "auto" and prepare == "digit" and img.mean() > 127.5):
-            img = 255.0 - img
-        return img
+        light = light_background(img.mean(axis=-1))
+        flip = invert == "yes" or (invert == "auto" and dark_ink and light)
+        return 255.0 - img if flip else img
     grey = decode_grey_or_rgb(path, 1)[..., 0]
-    flip = invert == "yes" or (invert == "auto" and light_background(grey))
+    flip = invert == "yes" or (invert == "auto" and dark_ink and light_background(grey))
     if grey.shape == (height, width):
-        out = 255.0 - grey if flip and prepare == "digit" else grey
+        out = 255.0 - grey if flip else grey
     elif prepare == "digit":
         if (height, width) != (28, 28):
             raise UsageError(f"--prepare digit is for 28x28 models, not {height}x{width}")
         out = prepare_digit(grey, flip)
     else:
-        out = prepare_face(grey, height, width)
+        out = prepare_face(255.0 - grey if flip else grey, height, width)
     return np.asarray(out, np.float32)[..., None]
 
 
@@ -256,7 +264,8 @@ def predict(
     height, width, channels, num_classes = image_spec(model)
     names = class_names(model, num_classes)
     mode = prepare_mode(model, prepare)
-    batch = [prepare_image(p, height, width, channels, mode, invert) for p in inputs]
+    digits = model_dataset(model) == "mnist"
+    batch = [prepare_image(p, height, width, channels, mode, invert, digits) for p in inputs]
     probs = np.asarray(model.predict(np.stack(batch), verbose=0))
     results = []
     for path, p in zip(inputs, probs, strict=True):

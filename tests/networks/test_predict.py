@@ -32,17 +32,19 @@ def test_predict_reads_a_png_and_ranks_the_right_digit_first(trained_softmax, tm
 
 
 def test_dark_on_light_rgb_jpeg_of_another_size_is_converted(trained_softmax, tmp_path):
+    # These stand-in "digits" are blocks whose class is where they are: only resized (the
+    # MNIST-style crop and centring, tested in test_predict_inputs.py, would move them).
     x, y = pattern_images(10, 28, 10, seed=6)
     big = np.kron(255 - x[1], np.ones((3, 3), np.uint8))  # 84x84, ink on paper
     rgb = np.repeat(big[..., None], 3, axis=-1)
     jpg = _write(tmp_path / "digit.jpg", rgb, fmt="jpeg")
     assert read_image(jpg, 28, 28, 1).shape == (28, 28, 1)
-    [res] = predict(trained_softmax["saved_model"], [jpg], top=1)
+    [res] = predict(trained_softmax["saved_model"], [jpg], top=1, prepare="resize")
     assert res["top"][0]["class"] == str(int(y[1]))
     model = trained_softmax["saved_model"]
-    [auto] = predict(model, [jpg], top=10)
-    [forced] = predict(model, [jpg], top=10, invert="yes")
-    [raw] = predict(model, [jpg], top=10, invert="no")
+    [auto] = predict(model, [jpg], top=10, prepare="resize")
+    [forced] = predict(model, [jpg], top=10, invert="yes", prepare="resize")
+    [raw] = predict(model, [jpg], top=10, invert="no", prepare="resize")
     assert abs(sum(e["probability"] for e in raw["top"]) - 1.0) < 1e-4
 
     def prob(res, k):
@@ -53,8 +55,8 @@ def test_dark_on_light_rgb_jpeg_of_another_size_is_converted(trained_softmax, tm
     assert prob(auto, int(y[1])) > 0.5 > prob(raw, int(y[1]))
     # A dark (MNIST-like) picture is left alone by auto: the same as --invert no.
     png = _write(tmp_path / "dark.png", x[1])
-    [dark_auto] = predict(model, [png], top=10)
-    [dark_raw] = predict(model, [png], top=10, invert="no")
+    [dark_auto] = predict(model, [png], top=10, prepare="resize")
+    [dark_raw] = predict(model, [png], top=10, invert="no", prepare="resize")
     assert dark_auto["top"] == dark_raw["top"] and dark_auto["top"][0]["class"] == str(int(y[1]))
 
 
