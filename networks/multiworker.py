@@ -45,7 +45,7 @@ from networks.models import BuildArgs, ModelSpec, Prepared
 from networks.multiworker_finish import finish_run
 from networks.multiworker_loop import Loop, metrics_of
 from networks.progress import Throughput
-from networks.train import (
+from networks.runs import (
     RunCallbacks,
     TrainConfig,
     full_config,

@@ -18,7 +18,7 @@ from common.atomic import atomic_path
 from common.strict_json import write_json
 from networks.datasets import Dataset
 from networks.models import BuildArgs, ModelSpec, Prepared
-from networks.train import RunCallbacks, TrainConfig
+from networks.runs import RunCallbacks, TrainConfig
 
 ON_CHIEF = "(written by the chief)"  # what another worker's summary says of the outputs
 

@@ -38,7 +38,7 @@ from networks.language_model import (
 from networks.models import BuildArgs, ModelSpec, Prepared
 from networks.multiworker_finish import finish_run
 from networks.progress import Throughput
-from networks.train import RunCallbacks, TrainConfig, full_config
+from networks.runs import RunCallbacks, TrainConfig, full_config
 
 LM_CONFIGS = {"ptb-lm-small": SMALL, "ptb-lm-medium": MEDIUM}
 

@@ -13,7 +13,7 @@ import tensorflow as tf
 from common.errors import UsageError
 from networks import cluster_ops
 from networks.models import ModelSpec, Prepared
-from networks.train import TrainConfig
+from networks.runs import TrainConfig
 
 
 def per_example(loss_fn: Any, y: Any, pred: Any) -> Any:
