@@ -16,3 +16,9 @@ def __getattr__(name: str):
 
         return getattr(api, name)
     raise AttributeError(f"module 'agents' has no attribute {name!r}")
+
+
+from common.signals import install_interrupt_hook  # noqa: E402
+
+# A Ctrl-C while TensorFlow imports prints "interrupted" (exit 130), not a traceback.
+install_interrupt_hook()

@@ -379,6 +379,7 @@ class Algorithm:
             "checkpoint": str(checkpoints.path) if checkpoints and checkpoints.path else None,
             "best_checkpoint": None if scratch is not None else str(best_dir),
             "interrupted": run.interrupted,
+            "interrupted_by": {2: "Ctrl-C", 15: "SIGTERM"}.get(run.stop_signal),
         }
         if is_lake(cfg.env):
             summary.update(map=cfg.map, slippery=cfg.slippery)

@@ -7,13 +7,13 @@ checkpoint from another map or agent is refused with one line instead of silentl
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from common.atomic import atomic_path
 from common.errors import UsageError
+from common.safe_npz import ArraySpec, check_array, read_npz
 
 FORMAT_VERSION = 1
 TABULAR_FILE = "checkpoint.npz"
@@ -50,19 +50,22 @@ def save_npz(
     return path
 
 
-def load_npz(path: Path, *, env_identity: str, agent_kind: str) -> dict[str, np.ndarray]:
+def load_npz(
+    path: Path,
+    *,
+    env_identity: str,
+    agent_kind: str,
+    specs: dict[str, ArraySpec] | None = None,
+) -> dict[str, np.ndarray]:
+    """The arrays of a checkpoint: headers checked against the file size before reading (a
+    header claiming 745 GiB is one line), no pickles, and each array in ``specs`` checked for
+    dtype, shape, NaN and range (a NaN Q-table or negative counters are refused)."""
     if not path.is_file():
         raise CheckpointError(
             f"no checkpoint at {path}: start without --resume, "
             "or point --checkpoint-dir at the run's checkpoints"
         )
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise CheckpointError(
-            f"checkpoint {path} is corrupt or unreadable ({exc}); delete it or resume from another"
-        ) from None
+    arrays = read_npz(path, error=CheckpointError, what="checkpoint")
     missing = {"format_version", "env_identity", "agent_kind"} - arrays.keys()
     if missing:
         raise CheckpointError(
@@ -77,4 +80,8 @@ def load_npz(path: Path, *, env_identity: str, agent_kind: str) -> dict[str, np.
             f"checkpoint {path} is for another environment ({arrays['env_identity']}), "
             f"this run uses {env_identity}"
         )
+    for name, spec in (specs or {}).items():
+        if name not in arrays:
+            raise CheckpointError(f"checkpoint {path} is missing array {name!r}")
+        check_array(path, name, arrays[name], spec, CheckpointError)
     return arrays

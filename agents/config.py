@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,8 @@ from agents.options import (
     coerce,
     display,
     flag,
+    load_json_object,
+    load_toml,
     non_negative,
     option,
     option_fields,
@@ -33,12 +34,8 @@ from agents.options import (
 )
 from agents.recipes import GYM_RECIPES, LAKE_RECIPES, EnvFacts, gym_recipe, lake_size
 from common.errors import UsageError
+from common.numbers import parse_number
 from envs.maps import parse_map
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 SCHEDULES = ("linear", "exponential", "inverse")
 
@@ -102,9 +99,10 @@ def epsilon_schedule() -> Any:
 
 
 def parse_hidden(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(part) for part in str(text).split(",") if part.strip())
-    except ValueError:
+    try:  # ASCII digits only: int("٦٤") is 64 in Python
+        parts = [part for part in str(text).split(",") if part.strip()]
+        sizes = tuple(parse_number(part, int, "--hidden") for part in parts)
+    except UsageError:
         sizes = ()
     if not sizes or min(sizes) <= 0:
         raise UsageError(
@@ -418,7 +416,7 @@ def normalise_keys(data: dict[str, Any], source: str) -> dict[str, Any]:
         if name == "q_net":
             out["agent"] = agent_from_q_net(value)
         elif name == "agent":
-            if value not in AGENTS:
+            if not isinstance(value, str) or value not in AGENTS:
                 raise UsageError(f"key 'agent' in {source} must be one of {', '.join(AGENTS)}")
             out["agent"] = value
         elif name in ("env", "env_options"):
@@ -436,15 +434,7 @@ def normalise_keys(data: dict[str, Any], source: str) -> dict[str, Any]:
 def read_toml(path: str) -> dict[str, Any]:
     """Options from a TOML file (keys as the long flags, dashes or underscores; an ``[env]``
     table for the env's constructor options)."""
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise UsageError(f"config file {path} not found") from None
-    except IsADirectoryError:
-        raise UsageError(f"config file {path} is a folder: give a .toml file") from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise UsageError(f"config file {path} is not valid TOML: {exc}") from None
+    data = load_toml(path)  # missing, a folder, not UTF-8, too deep, too big: one line
     return normalise_keys(data, source=f"config file {path}")
 
 
@@ -470,16 +460,11 @@ def read_saved_config(logdir: Path) -> dict[str, Any]:
     """The options of the run in ``logdir`` (its ``config.json``); paths saved relative to the
     run folder are read relative to where it is now."""
     path = Path(logdir) / "config.json"
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
+    if not path.is_file():
         raise UsageError(
             f"{logdir} has no config.json: is it a run folder? (give the run's --logdir)"
-        ) from None
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path} is unreadable ({exc})") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"{path} is not a run's config (expected a JSON object)")
+        )
+    data = load_json_object(path)  # strict JSON (no NaN), UTF-8, an object: else one line
     # null means "not set": the field's default (None for every optional field) stands
     known = {
         k: v

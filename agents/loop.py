@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import signal
-import threading
 import time
 from dataclasses import dataclass, field
 
@@ -24,6 +22,7 @@ import numpy as np
 
 from agents.agent import Agent
 from agents.episodes import EpisodeBatch
+from common.signals import StopRequest
 
 
 class Callback:
@@ -43,6 +42,7 @@ class TrainingRun:
     train_seconds: float = 0.0
     interrupted: bool = False
     stop_requested: bool = False
+    stop_signal: int | None = None  # SIGINT or SIGTERM: the command's exit code follows it
     metrics: dict[str, float] = field(default_factory=dict)
     recent_returns: collections.deque = field(default_factory=lambda: collections.deque(maxlen=100))
     recent_lengths: collections.deque = field(default_factory=lambda: collections.deque(maxlen=100))
@@ -104,22 +104,16 @@ class TrainingRun:
 
 @contextlib.contextmanager
 def _graceful_interrupt(run: TrainingRun):
-    """First Ctrl-C: finish the chunk, then stop. Second: raise KeyboardInterrupt."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+    """First Ctrl-C or SIGTERM: finish the chunk, then stop (callbacks save and flush; the
+    command exits 130 or 143). A second one interrupts at once: common.signals.StopRequest."""
 
-    def handler(signum, frame):
-        if run.stop_requested:
-            raise KeyboardInterrupt
+    def on_request(signum: int) -> None:
         run.stop_requested = True
         run.interrupted = True
+        run.stop_signal = signum
 
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
+    with StopRequest(on_request):
         yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def train(

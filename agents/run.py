@@ -30,7 +30,19 @@ from agents.config import (
 )
 from agents.options import add_flags
 from common.atomic import atomic_write_text
-from common.errors import EXIT_INTERRUPTED, OneLineArgumentParser, UsageError, run_main
+from common.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    OneLineArgumentParser,
+    UsageError,
+    run_main,
+)
+from common.runfolder import (
+    RunFolderLock,
+    check_output_dir,
+    check_output_file,
+    clean_temp_files,
+)
 from perception.devices import (
     DeviceConfig,
     add_device_arguments,
@@ -251,12 +263,10 @@ def check_outputs(cfg: RunConfig, logdir: Path, checkpoint_dir: Path) -> None:
     """Every output path, before any work: a folder where a file goes (or the reverse), a
     summary that would overwrite the run's own files, a new run over an old one."""
     for path, what in ((logdir, "--logdir"), (checkpoint_dir, "--checkpoint-dir")):
-        if path.exists() and not path.is_dir():
-            raise UsageError(f"{what} {path} is a file: give a folder")
-        for parent in path.parents:
-            if parent.exists() and not parent.is_dir():
-                raise UsageError(f"{what} {path} lies under the file {parent}: give a folder")
+        check_output_dir(path, what)  # a file, under a file, /proc, unwritable: one line
     if cfg.summary_json:
+        # /proc, under a file, a folder, unwritable: one line before any work
+        check_output_file(cfg.summary_json, "--summary-json", replace=True)
         target = Path(cfg.summary_json)
         if target.is_dir():
             raise UsageError(f"--summary-json {target} is a folder: give a file name")
@@ -289,9 +299,31 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.agent != "tabular":
         configure_tensorflow(devices)
     algorithm = Algorithm.from_config(cfg, env)
-    if cfg.resume:
-        algorithm.agent.restore(checkpoint_dir)
     logdir.mkdir(parents=True, exist_ok=True)
+    with RunFolderLock(logdir):  # a second process on this folder: one line, exit 2
+        clean_temp_files(logdir)  # what a kill -9 left mid-write
+        if checkpoint_dir.is_dir():
+            clean_temp_files(checkpoint_dir)
+        if cfg.resume:
+            restore_or_start_anew(algorithm, checkpoint_dir, logdir)
+        return run_and_report(cfg, devices, algorithm, logdir, console)
+
+
+def restore_or_start_anew(algorithm: Algorithm, checkpoint_dir: Path, logdir: Path) -> None:
+    """A run killed before its first checkpoint has nothing to restore: it starts from the
+    beginning (else it could neither be resumed nor started anew)."""
+    if not checkpoint_dir.is_dir() or not any(checkpoint_dir.iterdir()):
+        print(
+            f"note: {logdir} stopped before its first checkpoint; starting it from the beginning",
+            file=sys.stderr,
+        )
+        return
+    algorithm.agent.restore(checkpoint_dir)
+
+
+def run_and_report(
+    cfg: RunConfig, devices: DeviceConfig, algorithm: Algorithm, logdir: Path, console: Console
+) -> int:
     algorithm.write_config(logdir)
     atomic_write_text(
         logdir / "devices.json", json.dumps(dataclasses.asdict(devices), indent=2, sort_keys=True)
@@ -309,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
             highlight=False,
             soft_wrap=True,
         )
-        return EXIT_INTERRUPTED
+        by_sigterm = summary.get("interrupted_by") == "SIGTERM"
+        return EXIT_TERMINATED if by_sigterm else EXIT_INTERRUPTED
     return 0
 
 

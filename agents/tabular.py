@@ -21,6 +21,7 @@ from agents.config import TabularConfig
 from agents.episodes import EpisodeBatch
 from agents.rng import restore_rng, rng_state_json
 from agents.schedules import decay_length, make_schedule
+from common.safe_npz import ArraySpec
 
 EXPLORATIONS = ("epsilon", "noisy")
 
@@ -156,7 +157,17 @@ class TabularQAgent:
 
     def restore(self, directory: str | Path) -> None:
         path = Path(directory) / TABULAR_FILE
-        arrays = load_npz(path, env_identity=env_identity(self.env), agent_kind=self.kind)
+        specs = {
+            "q": ArraySpec("f", self.q.shape),  # finite: a NaN Q-table is refused
+            "episodes": ArraySpec("iu", (), min=0),  # negative counts divide by zero later
+            "env_steps": ArraySpec("iu", (), min=0),
+            "agent_rng": ArraySpec("U", ()),
+            "env_rng": ArraySpec("U", ()),
+            "env_seeded": ArraySpec("b", ()),
+        }
+        arrays = load_npz(
+            path, env_identity=env_identity(self.env), agent_kind=self.kind, specs=specs
+        )
         try:
             self.load_state_arrays(arrays)
         except (KeyError, ValueError, TypeError) as exc:

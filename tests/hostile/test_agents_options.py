@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -71,12 +70,6 @@ def test_toml_values_are_checked(tmp_path, document):
         cfg, _ = resolve_config(["frozenlake", "--config", str(path)])
     except UsageError as exc:
         assert_one_line(str(exc))
-    except TypeError:
-        if not isinstance(document.get("agent", ""), (str, bool, int, float)):
-            pytest.xfail(
-                "agents/config.py: `agent = []` is a TypeError (edit in issue 15's report)"
-            )
-        raise
     else:
         accepted_config_is_sane(cfg)
 

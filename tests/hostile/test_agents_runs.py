@@ -28,16 +28,13 @@ def test_a_copied_run_folder_resumes_itself(tmp_path):
     assert summary["episodes"] == 600
 
 
-PATCH = "agents/run.py checks --summary-json's folder only with 15-wiring.patch (issue 15 report)"
-
-
 @pytest.mark.parametrize(
     "summary_json",
     [
         "{run}/checkpoints/checkpoint.npz",
         "{run}/config.json",
         "{run}",
-        pytest.param("/proc/x", marks=pytest.mark.xfail(reason=PATCH, strict=False)),
+        "/proc/x",
     ],
 )
 def test_summary_json_may_not_replace_the_runs_files(tmp_path, summary_json):
