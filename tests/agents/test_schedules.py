@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -81,3 +82,17 @@ def test_exponential_log_is_linear(start, end, duration, episode):
     assert math.log(s(episode)) == pytest.approx(
         (1 - t) * math.log(start) + t * math.log(end), abs=1e-9
     )
+
+
+def test_a_one_step_decay_starts_at_start_and_schedules_are_values():
+    assert [LinearSchedule(1.0, 0.2, 1)(e) for e in (0, 1)] == [1.0, 0.2]
+    assert [ExponentialSchedule(1.0, 0.2, 1)(e) for e in (0, 1)] == [1.0, 0.2]
+    # Frozen: a schedule shared by an agent and its checkpoint cannot drift (and hashes).
+    for schedule, field in (
+        (LinearSchedule(1.0, 0.0, 5), "start"),
+        (ExponentialSchedule(1.0, 0.1, 5), "end"),
+        (InverseSchedule(), "scale"),
+    ):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(schedule, field, 2.0)
+        assert hash(schedule) == hash(type(schedule)(**dataclasses.asdict(schedule)))
