@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         lambda f: recipe_defaults(f.name) if f.name == "episodes" else None,
     )
     add_agent_flags(parser)
-    add_device_arguments(parser)
+    add_device_arguments(parser, multiworker=False)  # one machine: networks.train has clusters
     return parser
 
 

@@ -110,6 +110,7 @@ def bench_model(
             model=name, seed=seed, epochs=epochs, logdir=str(workdir / name), progress=True
         ),
         data=data,
+        stream=sys.stderr,  # the progress display must not mix into the JSON on stdout
     )
     headline = summary.get("headline") or f"test accuracy {summary['test_accuracy']:.2%}"
     print(

@@ -229,11 +229,15 @@ class DeviceConfig:
             mixed_precision=bool(getattr(args, "mixed_precision", False)),
             xla=bool(getattr(args, "xla", False)),
             strategy=getattr(args, "strategy", "auto") or "auto",
-            cpu_devices=int(getattr(args, "cpu_devices", 1) or 1),
-            connect_timeout=float(
-                getattr(args, "connect_timeout", DEFAULT_CONNECT_TIMEOUT) or DEFAULT_CONNECT_TIMEOUT
-            ),
+            cpu_devices=_given(args, "cpu_devices", 1),  # 0 is refused, not read as 1
+            connect_timeout=float(_given(args, "connect_timeout", DEFAULT_CONNECT_TIMEOUT)),
         )
+
+
+def _given(args: argparse.Namespace, name: str, default):
+    """The flag's value when given (0 included), else ``default``."""
+    value = getattr(args, name, None)
+    return default if value is None else value
 
 
 # --------------------------------------------------------------------------------------------

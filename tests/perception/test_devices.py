@@ -429,3 +429,10 @@ def test_try_train_from_the_command_line() -> None:
     trained = report["try_train"]
     assert trained["replicas"] == 2 and trained["global_batch"] == 8 and trained["copies_equal"]
     assert trained["weights_after"] != pytest.approx(trained["weights_before"], abs=1e-4)
+
+
+@given(st.integers(min_value=-(2**40), max_value=0))
+def test_cpu_devices_below_one_is_refused_not_read_as_one(n):
+    args = add_device_arguments(argparse.ArgumentParser()).parse_args([f"--cpu-devices={n}"])
+    with pytest.raises(UsageError, match="--cpu-devices"):
+        DeviceConfig.from_args(args)
