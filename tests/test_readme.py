@@ -32,6 +32,7 @@ import re
 import shlex
 import subprocess
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -217,7 +218,11 @@ def run_in_process(module: str, argv: list[str]) -> tuple[int, str, str]:
                 code = run_main(main, argv)
             else:
                 sys.argv = [module, *argv]
-                runpy.run_module(module, run_name="__main__", alter_sys=True)
+                with warnings.catch_warnings():
+                    # runpy notes the module is already imported: its __main__ copy runs beside
+                    # it (as `python -m` would run it alone), which is what we want here.
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    runpy.run_module(module, run_name="__main__", alter_sys=True)
                 code = 0
         except SystemExit as exc:  # --help, argparse errors, scripts' sys.exit
             code = exc.code if isinstance(exc.code, int) else 0
