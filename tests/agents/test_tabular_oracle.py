@@ -61,6 +61,17 @@ def oracle(steps, seed, cfg, n_states=16, n_actions=4):
 CONSTANT = dict(lr=0.3, lr_end=0.3, lr_decay=0, gamma=0.9)
 
 
+def frozenlake():
+    return envs.make("frozenlake", slippery=True, max_episode_steps=12)
+
+
+def cliffwalking():
+    """-1 a step, -100 off the cliff: every TD error and return is non-zero (the lake's are
+    mostly 0, where a wrong sum or scale would go unseen)."""
+    return gym.wrappers.TimeLimit(envs.make_env("CliffWalking-v1").unwrapped, 25)
+
+
+@pytest.mark.parametrize("make_env", [frozenlake, cliffwalking])
 @pytest.mark.parametrize(
     "options",
     [
@@ -70,14 +81,15 @@ CONSTANT = dict(lr=0.3, lr_end=0.3, lr_decay=0, gamma=0.9)
     ],
     ids=["epsilon", "greedy-ties", "noisy"],
 )
-def test_every_step_and_counter_matches_the_oracle(options):
+def test_every_step_and_counter_matches_the_oracle(options, make_env):
     cfg = TabularConfig(**CONSTANT, **options)
-    env = Recorder(envs.make("frozenlake", slippery=True, max_episode_steps=12))
+    env = Recorder(make_env())
     agent = TabularQAgent(env, cfg, seed=3)
     assert (agent.episodes, agent.env_steps) == (0, 0)
     first = agent.train_chunk(7)
     second = agent.train_chunk(5)
-    q, td_abs, episodes = oracle(env.steps, 3, cfg)
+    n_states = agent.q_table().shape[0]
+    q, td_abs, episodes = oracle(env.steps, 3, cfg, n_states)
     np.testing.assert_allclose(agent.q_table(), q, rtol=1e-12, atol=1e-15)
     assert agent.episodes == 12 == len(episodes) and agent.env_steps == len(env.steps)
     for batch, eps in ((first, episodes[:7]), (second, episodes[7:])):
@@ -85,7 +97,8 @@ def test_every_step_and_counter_matches_the_oracle(options):
         assert batch.lengths.tolist() == [n for _, n in eps]
         assert batch.env_steps == sum(n for _, n in eps)
     # The logged loss is the mean |TD error| per env step of the chunk.
-    _, td_first, _ = oracle(env.steps[: first.env_steps], 3, cfg)
+    _, td_first, _ = oracle(env.steps[: first.env_steps], 3, cfg, n_states)
+    assert td_first > 0 or make_env is frozenlake
     assert first.metrics["losses/td_abs"] == pytest.approx(td_first / first.env_steps)
     assert second.metrics["losses/td_abs"] == pytest.approx((td_abs - td_first) / second.env_steps)
     if cfg.exploration == "noisy":
