@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -29,6 +30,7 @@ class Terminated(BaseException):
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
 EXIT_TERMINATED = 143  # 128 + SIGTERM
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader went away (`... --list | head -1`)
 
 
 def one_line(text: object) -> str:
@@ -60,6 +62,10 @@ def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = N
     except Terminated:
         print("terminated", file=sys.stderr)
         return EXIT_TERMINATED
+    except BrokenPipeError:
+        # Python's documented recipe: point stdout at devnull so the exit flush cannot fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 def _raise_terminated(signum: int, frame: Any) -> None:

@@ -5,3 +5,8 @@ import os
 
 # TensorFlow's C++ start-up chatter (CUDA probing on CPU machines) drowns the progress display.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from common.signals import install_interrupt_hook  # noqa: E402
+
+# A Ctrl-C while TensorFlow imports prints "interrupted" (exit 130), not a traceback.
+install_interrupt_hook()

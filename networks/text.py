@@ -26,6 +26,7 @@ import numpy as np
 
 from common.errors import UsageError
 from networks.datasets import Dataset, DatasetSpec, Layout, Remote, register_dataset
+from networks.download import ARCHIVE_ERRORS, archive_error, regular_files
 
 # --- IMDB ------------------------------------------------------------------------------------
 
@@ -102,8 +103,8 @@ def read_imdb_tar(path: Path) -> Dataset:
                 fh = tar.extractfile(member)
                 assert fh is not None  # regular member
                 _add_review(reviews, match, _decode(fh.read(), member.name, str(path)))
-    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
-        raise UsageError(f"corrupt archive {path}: {exc}") from exc
+    except ARCHIVE_ERRORS as exc:  # LZMAError too; one line whatever the decompressor says
+        raise archive_error(path, exc) from None
     return _imdb_dataset(reviews, str(path), str(path))
 
 
@@ -112,8 +113,7 @@ def read_imdb_dir(root: Path) -> Dataset:
     reviews: dict[tuple[str, int], list[tuple[int, str]]] = {}
     for split in ("train", "test"):
         for pol in ("pos", "neg"):
-            folder = root / split / pol
-            for f in folder.iterdir():
+            for f in regular_files(root, f"{split}/{pol}"):  # a link out of the folder: refused
                 rel = f"{split}/{pol}/{f.name}"
                 match = _REVIEW.search(rel)
                 if match is None or not f.is_file():
@@ -245,8 +245,8 @@ def read_ptb_tgz(folder: Path) -> Dataset:
                     fh = tar.extractfile(member)
                     assert fh is not None
                     texts[base.split(".")[1]] = _text(fh.read(), member.name, str(path))
-    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
-        raise UsageError(f"corrupt archive {path}: {exc}") from exc
+    except ARCHIVE_ERRORS as exc:  # LZMAError too; one line whatever the decompressor says
+        raise archive_error(path, exc) from None
     missing = [f for s, f in zip(PTB_SPLITS, _PTB_TXT, strict=True) if s not in texts]
     if missing:
         raise UsageError(f"malformed PTB corpus {path}: no data/{', data/'.join(missing)}")
