@@ -326,3 +326,13 @@ def test_the_agents_n_step_collection_is_agents_td():
             (2, 2, 2, 1 + 0.5 * 2 + 0.25 * 4, 11, 0.125),
         ]
     )
+
+
+def test_mismatched_inputs_are_refused_and_one_window_works():
+    one, two = [tf.Variable([0.0])], [tf.Variable([0.0]), tf.Variable([0.0])]
+    with pytest.raises(ValueError):  # zip(strict=True): as many target as online variables
+        td.polyak_update(two, one, 0.5)
+    rewards, count = np.zeros((2, 3)), np.array([1, 1])
+    with pytest.raises(ValueError, match="done"):
+        list(td.episode_end_windows(rewards, count, np.ones(2, bool), np.ones(3, bool), 0.5))
+    assert td.n_step_return(np.array([1.0, 2.0]), 0.5) == 2.0  # a single window, 1-D
