@@ -179,7 +179,6 @@ class DQNAgent:
         self._p_act = np.zeros((n_envs, n), dtype=np.int32)
         self._p_rew = np.zeros((n_envs, n), dtype=np.float64)
         self._count = np.zeros(n_envs, dtype=np.int64)
-        self._gammas = config.gamma ** np.arange(n)
         self.last_td_errors = np.zeros(0, dtype=np.float32)
         self.updates_per_call = max(1, round(ENV_STEPS_PER_CALL / config.train_every))
         self._update_fn = tf.function(self._update_many, jit_compile=True)
@@ -260,7 +259,9 @@ class DQNAgent:
         normalize = self.featurizer.normalize
         batch = (normalize(obs), actions, rewards, normalize(next_obs), discounts)
         self.updates += self.updates_per_call
-        copy = cfg.tau >= 1.0 and self.env_steps - self._last_target_copy >= cfg.target_update
+        copy = td.target_copy_due(
+            self.env_steps, self._last_target_copy, cfg.target_update, cfg.tau
+        )
         if copy:
             self._last_target_copy = self.env_steps
         self.optimizer.learning_rate = self.lr(self.env_steps)
@@ -320,7 +321,7 @@ class DQNAgent:
                 (
                     self._p_obs[full, 0],
                     self._p_act[full, 0],
-                    self._p_rew[full] @ self._gammas,
+                    td.n_step_return(self._p_rew[full], cfg.gamma),
                     next_obs[full],
                     np.full(int(full.sum()), cfg.gamma**n, dtype=np.float32),
                 )
@@ -330,14 +331,8 @@ class DQNAgent:
                     arr[full, :-1] = arr[full, 1:]
             count[full] = n - 1
         if done.any():
-            valid = np.arange(n)[None, :] < count[:, None]
-            masked = np.where(valid, self._p_rew, 0.0)
-            for j in range(n):
-                sel = done & (count > j)
-                if not sel.any():
-                    break
-                ret = masked[sel, j:] @ self._gammas[: n - j]
-                discount = np.where(terminated[sel], 0.0, cfg.gamma ** (count[sel] - j))
+            windows = td.episode_end_windows(self._p_rew, count, terminated, done, cfg.gamma)
+            for j, sel, ret, discount in windows:
                 pieces.append(
                     (self._p_obs[sel, j], self._p_act[sel, j], ret, final_obs[sel], discount)
                 )
@@ -442,10 +437,10 @@ class DQNAgent:
         return {
             "agent_kind": self.kind,
             "env_identity": env_identity(self.venv),
+            "perception": self.featurizer.tag,  # before the shape: another encoder is the cause
             "input_shape": list(self.input_shape),
             "n_actions": self.n_actions,
             "hidden": list(self.config.hidden),
-            "perception": self.featurizer.tag,
         }
 
     def save(self, directory: str | Path, best: bool = False) -> Path:

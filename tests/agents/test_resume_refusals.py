@@ -101,8 +101,8 @@ def test_a_checkpoint_trained_with_another_encoder_is_refused(
     spec = "cnn" if other == "cnn" else f"autoencoder:{encoders[1]}"
     code, err = cli(capsys, *base, "--episodes", "20", "--resume", "--encoder", spec)
     assert code == 2 and len(err.strip().splitlines()) == 1, err
-    # The message says what differs: the features' source, or (cnn: raw images) their shape.
-    named = "perception=encoder:autoencoder:" if other != "cnn" else "input_shape=[8]"
+    # The message names what differs first: the features' source (an encoder, or raw images).
+    named = "perception=encoder:autoencoder:" if other != "cnn" else "this run has perception=cnn"
     assert err.startswith("error:") and named in err and "same network options" in err
     assert {p.name: p.read_bytes() for p in checkpoints.iterdir() if p.is_file()} == kept
     # With its own encoder it resumes.
