@@ -52,21 +52,28 @@ def sparkline(values, width: int = 40, low: float = 0.0, high: float = 1.0) -> s
 
 
 def lake_table(
-    rows: tuple[str, ...], q_table: np.ndarray, arrows: tuple[str, ...] = ACTION_ARROWS
+    rows: tuple[str, ...],
+    q_table: np.ndarray,
+    arrows: tuple[str, ...] = ACTION_ARROWS,
+    width: int | None = None,
 ) -> Table:
     """The grid with the greedy action's arrow (``arrows[a]``: the env's own action numbering)
-    and the state value (max Q) on every open cell."""
+    and the state value (max Q) on every open cell. When ``width`` columns cannot hold that,
+    arrows and tile letters only, so the grid keeps its shape instead of wrapping its cells."""
     n_cols = len(rows[0])
+    compact = width is not None and n_cols * 7 > width
     grid = Table.grid(padding=(0, 0))
     for _ in range(n_cols):
-        grid.add_column(justify="center", width=7)
+        grid.add_column(justify="center", width=3 if compact else 7)
     policy, values = q_table.argmax(axis=1), q_table.max(axis=1)
     for r, row in enumerate(rows):
         cells = []
         for c, tile in enumerate(row):
             s = r * n_cols + c
             if tile in "HGC":
-                label = {"H": " hole ", "G": " goal ", "C": " cliff "}[tile]
+                label = tile if compact else {"H": " hole ", "G": " goal ", "C": " cliff "}[tile]
+            elif compact:
+                label = arrows[policy[s]]
             else:
                 label = f"{arrows[policy[s]]} {values[s]:.2f}"
             cells.append(Text(label, style=TILE_STYLES[tile]))
@@ -182,7 +189,8 @@ class Dashboard(Callback):
         if self.rows is not None and len(self.rows[0]) <= 12:
             parts.append(
                 Panel(
-                    lake_table(self.rows, run.agent.q_table(), self.arrows),
+                    # the two panels' borders and padding take 8 columns
+                    lake_table(self.rows, run.agent.q_table(), self.arrows, self.console.width - 8),
                     title="greedy policy and state values",
                     expand=False,
                 )

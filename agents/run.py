@@ -203,10 +203,33 @@ def fmt(value, spec: str = ".4f") -> str:
     return "n/a" if value is None else format(value, spec)
 
 
+class SummaryRows(list):
+    """(label, value) rows, filled as a rich Table is (``add_row``)."""
+
+    def add_row(self, label: str, value: str) -> None:
+        self.append((label, value))
+
+
 def summary_table(summary: dict) -> Table:
     table = Table(title="Summary", show_header=False, title_style="bold")
     table.add_column(style="bold cyan")
     table.add_column()
+    for label, value in summary_rows(summary):
+        table.add_row(label, value)
+    return table
+
+
+def print_summary(console: Console, summary: dict) -> None:
+    """A table on a terminal; elsewhere ``label: value`` lines, so paths stay whole to copy."""
+    if console.is_terminal:
+        console.print(summary_table(summary))
+        return
+    for label, value in summary_rows(summary):
+        console.print(f"{label}: {value}", highlight=False, soft_wrap=True, markup=False)
+
+
+def summary_rows(summary: dict) -> SummaryRows:
+    table = SummaryRows()
     policy = "best seen" if summary["handed_over"] == "best" else "final"
     table.add_row("policy handed over", policy)
     if summary.get("eval_episodes"):
@@ -330,7 +353,7 @@ def run_and_report(
     )
 
     summary = algorithm.train_run(console=console)
-    console.print(summary_table(summary))
+    print_summary(console, summary)
     if cfg.summary_json:
         atomic_write_text(cfg.summary_json, dump_json(summary))
     if summary["interrupted"]:

@@ -144,3 +144,22 @@ def test_return_view_for_envs_without_success(returns, shown):
     text = record(dash.render(run))
     assert rows_of(text)["return (last 100)"] == shown  # sparkline between the min and max
     assert "success" not in text and "greedy policy and state values" not in text
+
+
+@pytest.mark.parametrize("width", [60, 80, 120])
+def test_the_8x8_lake_keeps_its_shape_at_any_width(width):
+    rows = parse_map("8x8")
+    q = np.random.default_rng(0).random((64, 4))
+    dash = Dashboard("8x8", rows, optimum=None, console=Console(width=width, color_system=None))
+    run = TrainingRun(FakeAgent(q), total_episodes=100)
+    console = Console(record=True, width=width, color_system=None)
+    console.print(dash.render(run))
+    lines = console.export_text().splitlines()
+    assert max(len(line) for line in lines) <= width
+    # Each lake row on one line: the inner panel holds exactly 8 lines, each with 8 cells.
+    grid = [line for line in lines if line.count("│") == 4]
+    assert len(grid) == 8, "\n".join(lines)
+    for line, row in zip(grid, rows, strict=True):
+        cells = line.split("│")[2].split()
+        assert len(cells) == 8 if width < 80 else len(cells) >= 8, line
+        assert ("G" in cells[-1] or "goal" in line) if row.endswith("G") else True
