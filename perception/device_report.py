@@ -68,7 +68,9 @@ def _settings(setup: DeviceSetup) -> dict[str, Any]:
         "visible_gpus": [d.name for d in visible],
         "memory_growth": growth,
         "memory_limit_mb": setup.plan.memory_limit_mb,
-        "soft_placement": bool(tf.config.get_soft_device_placement()),
+        # As the user set it: TensorFlow 2's own op-level soft placement is always on, so its
+        # getter would say True even without --soft-placement.
+        "soft_placement": setup.config.soft_placement,
         "log_placement": bool(tf.debugging.get_log_device_placement()),
         "xla_jit": tf.config.optimizer.get_jit() or "off",
         "strategy": (

@@ -436,3 +436,15 @@ def test_cpu_devices_below_one_is_refused_not_read_as_one(n):
     args = add_device_arguments(argparse.ArgumentParser()).parse_args([f"--cpu-devices={n}"])
     with pytest.raises(UsageError, match="--cpu-devices"):
         DeviceConfig.from_args(args)
+
+
+@pytest.mark.parametrize("flags, expected", [([], False), (["--soft-placement"], True)])
+def test_the_report_shows_soft_placement_as_the_user_set_it(flags, expected, tmp_path):
+    # TensorFlow 2's own getter is True either way; the report must say what was asked.
+    done = subprocess.run(
+        [sys.executable, "-m", "perception.devices", "--json", *flags],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["settings"]["soft_placement"] is expected
