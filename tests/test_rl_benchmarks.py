@@ -37,6 +37,12 @@ def test_rl_throughput_measures_every_agent_against_its_baselines(tmp_path):
     for key in ("raw_env", "tabular", "dqn", "classic", "naive_tf"):
         assert result[f"{key}_steps_per_second"] > 0, key
     assert result["dqn_vs_naive"] > 1 and result["classic_vs_naive"] > 1  # the point of them
+    # Each ratio is the same run's rates divided (medians of interleaved repeats), not a constant.
+    rate = {k: result[f"{k}_steps_per_second"] for k in ("raw_env", "tabular", "dqn", "classic")}
+    naive = result["naive_tf_steps_per_second"]
+    assert result["tabular_vs_raw"] == pytest.approx(rate["tabular"] / rate["raw_env"], rel=0.02)
+    assert result["dqn_vs_naive"] == pytest.approx(rate["dqn"] / naive, rel=0.02)
+    assert result["classic_vs_naive"] == pytest.approx(rate["classic"] / naive, rel=0.02)
     assert result["repeats"] == 5
 
 
