@@ -216,7 +216,10 @@ def test_normaliser_output_is_clipped_standard_scores(parts, probe):
     out = normaliser(probe)
     assert out.dtype == np.float32 and out.shape == (4, 3)
     expected = np.clip((probe - normaliser.mean) / np.sqrt(normaliser.var + 1e-8), -5.0, 5.0)
-    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+    # The net reads float32: a value's float32 rounding, divided by a tiny spread, is amplified.
+    resolution = np.finfo(np.float32).eps * (np.abs(probe).max() + np.abs(normaliser.mean).max())
+    amplified = 2 * resolution / np.sqrt(normaliser.var.min() + 1e-8)
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4 + amplified)
     assert np.abs(out).max() <= 5.0
 
 
