@@ -224,6 +224,7 @@ def print_summary(console: Console, summary: dict) -> None:
     if console.is_terminal:
         console.print(summary_table(summary))
         return
+    console.print("Summary", highlight=False)
     for label, value in summary_rows(summary):
         console.print(f"{label}: {value}", highlight=False, soft_wrap=True, markup=False)
 

@@ -77,6 +77,8 @@ def test_run_writes_summary_logs_and_checkpoint(tmp_path, capsys):
     assert Path(data["checkpoint"]).is_file()
     assert json.loads((logdir / "config.json").read_text())["episodes"] == 300
     assert "Summary" in out and "ratio to optimum" in out
+    # Not a terminal: paths are printed whole, on one line each, whatever their length.
+    assert f"checkpoint: {data['checkpoint']}\n" in out
     for tag in [
         "charts/success_rate",
         "charts/epsilon",
