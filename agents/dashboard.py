@@ -51,6 +51,11 @@ def sparkline(values, width: int = 40, low: float = 0.0, high: float = 1.0) -> s
     return "".join(out)
 
 
+def shows_values(n_cols: int, width: int | None) -> bool:
+    """Whether ``width`` columns hold a grid row of arrow-and-value cells (7 columns each)."""
+    return width is None or n_cols * 7 <= width
+
+
 def lake_table(
     rows: tuple[str, ...],
     q_table: np.ndarray,
@@ -61,7 +66,7 @@ def lake_table(
     and the state value (max Q) on every open cell. When ``width`` columns cannot hold that,
     arrows and tile letters only, so the grid keeps its shape instead of wrapping its cells."""
     n_cols = len(rows[0])
-    compact = width is not None and n_cols * 7 > width
+    compact = not shows_values(n_cols, width)
     grid = Table.grid(padding=(0, 0))
     for _ in range(n_cols):
         grid.add_column(justify="center", width=3 if compact else 7)
@@ -191,7 +196,9 @@ class Dashboard(Callback):
                 Panel(
                     # the two panels' borders and padding take 8 columns
                     lake_table(self.rows, run.agent.q_table(), self.arrows, self.console.width - 8),
-                    title="greedy policy and state values",
+                    title="greedy policy and state values"
+                    if shows_values(len(self.rows[0]), self.console.width - 8)
+                    else "greedy policy",
                     expand=False,
                 )
             )
