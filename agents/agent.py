@@ -12,6 +12,7 @@ from agents.episodes import EpisodeBatch
 
 class Agent(Protocol):
     kind: str  # "tabular", "classic", "dqn": recorded in checkpoints
+    loop_state: dict | None  # the training loop's own counters, saved and restored verbatim
 
     @property
     def episodes(self) -> int: ...

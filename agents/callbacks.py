@@ -105,7 +105,8 @@ class EvalCallback(Callback):
 
     def on_train_end(self, run: TrainingRun) -> None:
         self.final = self.evaluate(run)
-        self._keep_if_best(run, self.final, at_end=True)
+        if run.done:  # an interrupted run keeps what it would have kept: a resume goes on exactly
+            self._keep_if_best(run, self.final, at_end=True)
 
 
 BEST_INFO = "best.json"
@@ -160,12 +161,18 @@ class TensorBoardCallback(Callback):
 
         self._tf = tf
         self._writer = tf.summary.create_file_writer(str(self.logdir))
-        self._last_logged = run.episodes
         self._unit_steps = run.total_episodes is None
         if self.every is None:  # about 500 points a curve: plenty to read, cheap to write
             total = run.total_steps if self._unit_steps else run.total_episodes
             self.every = max(1000 if self._unit_steps else 100, total // 500)
-        self._last_logged = run.env_steps if self._unit_steps else run.episodes
+        # Kept in the run's checkpoints: a resumed run's points and histograms fall where the
+        # uninterrupted run's would.
+        saved = run.callback_state.get("tensorboard") or {
+            "last_logged": run.env_steps if self._unit_steps else run.episodes,
+            "writes": 0,
+        }
+        self._last_logged, self._writes = int(saved["last_logged"]), int(saved["writes"])
+        run.callback_state["tensorboard"] = dict(saved)
         with self._writer.as_default(step=run.env_steps):
             tf.summary.text(
                 "config", "```json\n" + json.dumps(self.config, indent=2, sort_keys=True) + "\n```"
@@ -201,6 +208,10 @@ class TensorBoardCallback(Callback):
                 run.agent.write_summaries(run.env_steps)
         self._writes += 1
         self._last_logged = run.env_steps if self._unit_steps else run.episodes
+        run.callback_state["tensorboard"] = {
+            "last_logged": self._last_logged,
+            "writes": self._writes,
+        }
 
     def on_chunk_end(self, run: TrainingRun, batch) -> None:
         now = run.env_steps if self._unit_steps else run.episodes
@@ -232,8 +243,10 @@ class CheckpointCallback(Callback):
             self.save(run)
 
     def on_train_end(self, run: TrainingRun) -> None:
-        self.save(run)
+        self.save(run, run.final_state)
 
-    def save(self, run: TrainingRun) -> None:
+    def save(self, run: TrainingRun, loop_state: dict | None = None) -> None:
+        # the run's own counters go with the agent's
+        run.agent.loop_state = loop_state or run.state_dict()
         self.path = run.agent.save(self.directory)
         self._last = self._clock(run)

@@ -53,6 +53,7 @@ class ClassicQNetworkAgent:
                 "--q-net classic needs an environment with a transition table (frozenlake)"
             )
         self.env, self.config, self._seed = env, config, seed
+        self.loop_state: dict | None = None  # the training loop's counters, kept in checkpoints
         table = base.table
         self.n_states, self.n_actions = table.n_states, table.n_actions
         self.model = build_classic_qnetwork(self.n_states, self.n_actions, seed)
@@ -187,9 +188,9 @@ class ClassicQNetworkAgent:
         }
 
     def save(self, directory: str | Path, best: bool = False) -> Path:
-        return self._checkpoint.save(
-            directory, meta=self._meta(), state={"env_steps": self.env_steps}
-        )
+        state = {"env_steps": self.env_steps, "loop": self.loop_state}
+        return self._checkpoint.save(directory, meta=self._meta(), state=state)
 
     def restore(self, directory: str | Path) -> None:
-        self._checkpoint.restore(directory, meta=self._meta())
+        state = self._checkpoint.restore(directory, meta=self._meta())
+        self.loop_state = state.get("loop")

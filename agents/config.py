@@ -210,7 +210,9 @@ class DQNConfig:
         metavar="N",
     )
     epsilon_schedule: str = epsilon_schedule()
-    save_replay: bool = option(False, "include the replay buffer in checkpoints")
+    save_replay: bool = option(
+        True, "keep the replay buffer with each checkpoint (a resume then goes on exactly)"
+    )
     encoder: str | None = option(
         None,
         "image envs: autoencoder:PATH or mnist-cnn:PATH[@LAYER] (a frozen encoder saved by "

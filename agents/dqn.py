@@ -41,6 +41,8 @@ from agents.replay import ReplayBuffer
 from agents.rng import restore_rng, rng_state_json
 from agents.schedules import decay_length, make_schedule
 from agents.tf_checkpoint import TFCheckpoint
+from common.exact_json import decode_array, encode_array
+from envs import snapshot as env_snapshot
 from perception.encoders import Encoder, EndToEnd
 from perception.featurizers import Featurizer, make_featurizer, state_images
 
@@ -180,6 +182,7 @@ class DQNAgent:
         self._p_rew = np.zeros((n_envs, n), dtype=np.float64)
         self._count = np.zeros(n_envs, dtype=np.int64)
         self.last_td_errors = np.zeros(0, dtype=np.float32)
+        self.loop_state: dict | None = None  # the training loop's counters, kept in checkpoints
         self.updates_per_call = max(1, round(ENV_STEPS_PER_CALL / config.train_every))
         self._update_fn = tf.function(self._update_many, jit_compile=True)
         self._checkpoint = TFCheckpoint(
@@ -433,6 +436,44 @@ class DQNAgent:
         return self._update_fn.get_concrete_function(*spec).graph
 
     # -- checkpoints ------------------------------------------------------------------------------
+    #: What the agent holds of the episodes in flight (with the env's snapshot, a resume goes on
+    #: with them) and the last TD errors (TensorBoard's histogram).
+    IN_FLIGHT = ("_obs", "_returns", "_lengths", "_p_obs", "_p_act", "_p_rew", "_count")
+
+    def _in_flight(self) -> dict | None:
+        env = env_snapshot.snapshot(self.venv) if self._obs is not None else None
+        if env is None:
+            return None
+        arrays = {name: encode_array(getattr(self, name)) for name in self.IN_FLIGHT}
+        arrays["last_td_errors"] = encode_array(self.last_td_errors)
+        return {"env": env, "agent": arrays}
+
+    def _restore_in_flight(self, saved: dict, where: str) -> None:
+        """Put the episodes in flight back: the env's snapshot and the agent's arrays. A
+        snapshot of another shape (``--num-envs`` or ``--n-step`` changed) is ignored: the run
+        starts new episodes, as it must."""
+        try:
+            arrays = {name: decode_array(saved["agent"][name]) for name in self.IN_FLIGHT}
+            errors = decode_array(saved["agent"]["last_td_errors"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"checkpoint in {where} holds damaged episodes ({exc})") from None
+        for name, array in arrays.items():
+            current = getattr(self, name)
+            expected = (
+                self._p_obs[:, 0].shape if name == "_obs" else current.shape,
+                self.featurizer.dtype if name == "_obs" else current.dtype,
+            )
+            if (array.shape, array.dtype) != expected:
+                return
+        self.venv.reset()  # every attribute exists; the snapshot then replaces them all
+        try:
+            env_snapshot.restore(self.venv, saved["env"])
+        except ValueError as exc:
+            raise CheckpointError(f"checkpoint in {where} holds damaged episodes ({exc})") from None
+        for name, array in arrays.items():
+            setattr(self, name, array)
+        self.last_td_errors = errors
+
     def _meta(self) -> dict:
         return {
             "agent_kind": self.kind,
@@ -444,7 +485,17 @@ class DQNAgent:
         }
 
     def save(self, directory: str | Path, best: bool = False) -> Path:
-        """A checkpoint of everything a resume needs (``best``: a kept policy, without replay)."""
+        """A checkpoint of everything a resume needs (``best``: a kept policy, without replay).
+
+        The replay buffer goes to its own ``replay-<env steps>.npz``, written before the
+        checkpoint that names it; older ones go after, so a kill at any moment leaves the newest
+        checkpoint with the buffer it was saved with."""
+        directory = Path(directory)
+        replay = None
+        if self.config.save_replay and not best:
+            replay = f"replay-{self.env_steps}.npz"
+            directory.mkdir(parents=True, exist_ok=True)
+            self.buffer.save(directory / replay)
         state = {
             "episodes": self.episodes,
             "env_steps": self.env_steps,
@@ -453,14 +504,19 @@ class DQNAgent:
             "last_target_copy": self._last_target_copy,
             "rng": rng_state_json(self.rng),
             "env_rngs": [rng_state_json(g) for g in self._env_generators()],
+            "in_flight": self._in_flight(),
+            "replay": replay,
+            "loop": self.loop_state,
         }
         if self.featurizer.stateful:  # the normaliser's statistics: JSON lists, never pickled
             state["featurizer"] = {
                 k: np.asarray(v).tolist() for k, v in self.featurizer.get_state().items()
             }
         path = self._checkpoint.save(directory, meta=self._meta(), state=state)
-        if self.config.save_replay and not best:
-            self.buffer.save(Path(directory) / "replay.npz")
+        if replay is not None:
+            for old in directory.glob("replay*.npz"):
+                if old.name != replay:
+                    old.unlink(missing_ok=True)
         return path
 
     def restore(self, directory: str | Path) -> None:
@@ -481,8 +537,11 @@ class DQNAgent:
                 ) from None
         if self.mirror is not None:
             self.mirror.set_weights(self.online.get_weights())
-        replay = Path(directory) / "replay.npz"
+        self.loop_state = state.get("loop")
+        # "replay.npz": a checkpoint written before replay files were named after their step
+        replay = Path(directory) / str(state.get("replay") or "replay.npz")
         if self.config.save_replay and replay.is_file():
             self.buffer.load(replay)  # damage is one CheckpointError line, buffer untouched
-        # Episodes in flight at the save are not in the checkpoint: the resumed run starts anew.
-        self._obs = None
+        self._obs = None  # without a snapshot, the resumed run starts new episodes
+        if state.get("in_flight"):
+            self._restore_in_flight(state["in_flight"], str(directory))

@@ -7,6 +7,10 @@ steps (SB3's ``total_timesteps``) or both (whichever comes first); the agent hea
 (logging, dashboard, checkpoints, evaluation) see the run after every chunk, never inside the
 per-step loop, so they cost nothing per env step.
 
+A run's own counters (successes, the last 100 returns, the curves' histories, the last metrics)
+travel in the agent's checkpoints (``agent.loop_state``, set by the checkpoint callback), so a
+resumed run reports the whole run, not just the part since the resume.
+
 Ctrl-C does not tear the run apart mid-update: the first one asks the loop to stop at the end of
 the current chunk (callbacks then save and flush), a second one interrupts at once.
 """
@@ -23,6 +27,9 @@ import numpy as np
 from agents.agent import Agent
 from agents.episodes import EpisodeBatch
 from common.signals import StopRequest
+
+#: Chunks the dashboard's sparklines remember (a checkpoint keeps them too).
+HISTORY = 1000
 
 
 class Callback:
@@ -46,13 +53,65 @@ class TrainingRun:
     metrics: dict[str, float] = field(default_factory=dict)
     recent_returns: collections.deque = field(default_factory=lambda: collections.deque(maxlen=100))
     recent_lengths: collections.deque = field(default_factory=lambda: collections.deque(maxlen=100))
-    success_history: list[float] = field(default_factory=list)  # success rate after each chunk
-    successes: int = 0  # successful training episodes in this process
+    # success rate and mean return after each chunk (the dashboard's sparklines)
+    success_history: collections.deque = field(
+        default_factory=lambda: collections.deque(maxlen=HISTORY)
+    )
+    return_history: collections.deque = field(
+        default_factory=lambda: collections.deque(maxlen=HISTORY)
+    )
+    successes: int = 0  # successful training episodes since episode ``counted_from``
+    counted_from: int = 0  # 0 unless the run was resumed from a checkpoint without these counters
+    callback_state: dict[str, dict] = field(default_factory=dict)  # what callbacks keep (JSON)
+    # state_dict() after the last chunk, before the closing callbacks (a final evaluation, the
+    # last TensorBoard point) change it: what the closing checkpoint keeps
+    final_state: dict | None = None
     total_steps: int | None = None
     end_episodes: int | None = None  # the counters when training stopped (an agent may then
     end_steps: int | None = None  # be handed a kept policy with counters of its own)
-    return_history: list[float] = field(default_factory=list)  # mean return after each chunk
     _started: float = 0.0
+
+    def state_dict(self) -> dict:
+        """What a checkpoint keeps of the run itself (JSON), with the counters it belongs to."""
+        return {
+            "episodes": self.episodes,
+            "env_steps": self.env_steps,
+            "successes": self.successes,
+            "counted_from": self.counted_from,
+            "recent_returns": list(self.recent_returns),
+            "recent_lengths": list(self.recent_lengths),
+            "success_history": list(self.success_history),
+            "return_history": list(self.return_history),
+            "metrics": dict(self.metrics),
+            "callbacks": dict(self.callback_state),
+        }
+
+    def load_state(self, state: dict) -> bool:
+        """Continue from :meth:`state_dict` when it belongs to the agent's counters (a kept
+        best policy's does not); False, and nothing changed, otherwise."""
+        try:
+            if (int(state["episodes"]), int(state["env_steps"])) != (self.episodes, self.env_steps):
+                return False
+            values = (
+                int(state["successes"]),
+                int(state["counted_from"]),
+                [float(v) for v in state["recent_returns"]],
+                [int(v) for v in state["recent_lengths"]],
+                [float(v) for v in state["success_history"]],
+                [float(v) for v in state["return_history"]],
+                {str(k): float(v) for k, v in state["metrics"].items()},
+                {str(k): dict(v) for k, v in state.get("callbacks", {}).items()},
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return False
+        self.successes, self.counted_from = values[0], values[1]
+        self.recent_returns.extend(values[2])
+        self.recent_lengths.extend(values[3])
+        self.success_history.extend(values[4])
+        self.return_history.extend(values[5])
+        self.metrics.update(values[6])
+        self.callback_state.update(values[7])
+        return True
 
     @property
     def progress(self) -> float:
@@ -88,8 +147,8 @@ class TrainingRun:
 
     @property
     def success_fraction(self) -> float:
-        """Fraction of training episodes (in this process) that reached the goal."""
-        played = self.episodes - self.start_episode
+        """Fraction of the run's training episodes that reached the goal."""
+        played = self.episodes - self.counted_from
         return self.successes / played if played else 0.0
 
     @property
@@ -132,6 +191,10 @@ def train(
         raise ValueError("give the run a budget: total_episodes, total_steps or both")
     run = TrainingRun(agent, total_episodes, list(callbacks or []), total_steps=total_steps)
     run.start_episode, run.start_steps = agent.episodes, agent.env_steps
+    run.counted_from = agent.episodes
+    saved = getattr(agent, "loop_state", None)
+    if isinstance(saved, dict):
+        run.load_state(saved)
     if hasattr(agent, "set_budget"):
         agent.set_budget(total_episodes, total_steps)
     with _graceful_interrupt(run):
@@ -154,6 +217,7 @@ def train(
             run.metrics.update(batch.metrics)
             for cb in run.callbacks:
                 cb.on_chunk_end(run, batch)
+        run.final_state = run.state_dict()
         run.train_seconds = run.elapsed
         run._started = 0.0
         run.end_episodes, run.end_steps = agent.episodes, agent.env_steps

@@ -12,6 +12,7 @@ than numpy scalar indexing, and that is what makes training run near the raw env
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,7 @@ class TabularQAgent:
         self.rng = np.random.default_rng(seed)
         self.set_budget(None, None)
         self.episodes = 0
+        self.loop_state: dict | None = None  # the training loop's counters, kept in checkpoints
         self.env_steps = 0
         self._seed = seed
         self._env_seeded = False
@@ -181,6 +183,7 @@ class TabularQAgent:
             "agent_rng": np.str_(rng_state_json(self.rng)),
             "env_rng": np.str_(rng_state_json(self.env.unwrapped.np_random)),
             "env_seeded": np.bool_(self._env_seeded),
+            "loop_state": np.str_(json.dumps(self.loop_state)),
         }
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
@@ -194,6 +197,11 @@ class TabularQAgent:
         self.env_steps = int(arrays["env_steps"])
         restore_rng(self.rng, str(arrays["agent_rng"]))
         self._env_seeded = bool(arrays["env_seeded"])
+        if "loop_state" in arrays:  # absent in checkpoints older than it
+            try:
+                self.loop_state = json.loads(str(arrays["loop_state"]))
+            except ValueError:
+                self.loop_state = None  # the counters of this process only, as before
         if self._env_seeded:
             # Gymnasium creates np_random lazily: make sure it exists, then put the state back.
             self.env.reset(seed=self._seed)

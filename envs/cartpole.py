@@ -20,6 +20,8 @@ class SameStepCartPoleVectorEnv(CartPoleVectorEnv):
     checkpoint records (the same as for a ``SyncVectorEnv`` of the same env)."""
 
     metadata = {**CartPoleVectorEnv.metadata, "autoreset_mode": AutoresetMode.SAME_STEP}
+    # envs.snapshot: the episodes in flight (Gymnasium's attributes)
+    snapshot_keys = ("state", "steps", "prev_done", "steps_beyond_terminated", "low", "high")
 
     def __init__(self, num_envs: int, *, identity: str = "", **kwargs) -> None:
         super().__init__(num_envs=num_envs, **kwargs)

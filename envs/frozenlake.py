@@ -86,6 +86,7 @@ class FrozenLakeEnv(gym.Env):
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
+    snapshot_keys = ("_state", "_steps", "_last_action")  # envs.snapshot: an episode in flight
 
     def __init__(
         self,

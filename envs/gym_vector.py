@@ -47,6 +47,8 @@ class SameStepAutoreset(gym.vector.VectorWrapper):
     finished, those copies are reset at once (``reset(options={"reset_mask": done})``), their last
     observations go to ``infos["final_obs"]`` and the reset ones are returned."""
 
+    snapshot_keys = ()  # no state of its own (envs.snapshot)
+
     def __init__(self, env: gym.vector.VectorEnv) -> None:
         super().__init__(env)
         self.metadata = {**env.metadata, "autoreset_mode": AutoresetMode.SAME_STEP}

@@ -19,6 +19,7 @@ from envs.frozenlake import FrozenLakeEnv
 
 class FrozenLakeVectorEnv(gym.vector.VectorEnv):
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
+    snapshot_keys = ("_states", "_steps")  # envs.snapshot: the episodes in flight
 
     def __init__(self, num_envs: int, **options) -> None:
         self.single = FrozenLakeEnv(**options)

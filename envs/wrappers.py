@@ -10,6 +10,10 @@ from gymnasium import spaces
 class OneHotObservation(gym.ObservationWrapper):
     """Discrete state ``s`` -> float32 vector with a 1 at ``s``: the input of a Q-network."""
 
+    snapshot_keys = ()  # no state of its own (envs.snapshot)
+
+    snapshot_keys = ()  # no state of its own (envs.snapshot)
+
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
         if not isinstance(env.observation_space, spaces.Discrete):
