@@ -8,8 +8,9 @@ for the lake).
 Targets are the clean pixels in [0, 1]; the summary reports test MSE and PSNR, and for the
 denoiser also the PSNR of its corrupted input, so the gain is visible.
 
-The denoiser's training corruption is drawn afresh for every batch in a ``tf.data`` pipeline
-(not a layer), so the saved model is a plain autoencoder; validation and test inputs are
+The denoiser's training corruption is drawn afresh for every batch in the ``tf.data`` pipeline
+of :mod:`networks.feed` (not a layer, from a stateless key of seed, epoch and batch, so a
+resumed run is exact), so the saved model is a plain autoencoder; validation and test inputs are
 corrupted once with a fixed seed so runs compare like for like.
 """
 
@@ -25,6 +26,7 @@ from keras import layers
 
 from common.errors import UsageError
 from networks.datasets import Dataset
+from networks.feed import ordered_fit
 from networks.models import BuildArgs, FitContext, ModelSpec, Prepared, image_inputs
 
 CODE_SIZE = 128
@@ -48,13 +50,25 @@ def corrupt(x255: np.ndarray, noise: str, level: float, seed: int) -> np.ndarray
     return x * 255.0
 
 
-def corrupt_tf(x255: tf.Tensor, noise: str, level: float) -> tf.Tensor:
-    """The same corruption as :func:`corrupt` as TF ops, drawn anew for every batch."""
+def corrupt_tf(
+    x255: tf.Tensor, noise: str, level: float, key: tf.Tensor | None = None
+) -> tf.Tensor:
+    """The same corruption as :func:`corrupt` as TF ops, drawn anew for every batch: from the
+    stateless ``key`` (int64 [2]) when given, so a batch's noise is a function of the key."""
     x = x255 / 255.0
+    shape = tf.shape(x)
     if noise == "gaussian":
-        x = tf.clip_by_value(x + tf.random.normal(tf.shape(x), stddev=level), 0.0, 1.0)
+        if key is None:
+            draw = tf.random.normal(shape, stddev=level)
+        else:
+            draw = tf.random.stateless_normal(shape, seed=key, stddev=level)
+        x = tf.clip_by_value(x + draw, 0.0, 1.0)
     else:
-        x = tf.where(tf.random.uniform(tf.shape(x)) < level, tf.zeros_like(x), x)
+        if key is None:
+            draw = tf.random.uniform(shape)
+        else:
+            draw = tf.random.stateless_uniform(shape, seed=key)
+        x = tf.where(draw < level, tf.zeros_like(x), x)
     return x * 255.0
 
 
@@ -156,23 +170,14 @@ def load_encoder(path: str) -> keras.Model:
 
 
 def denoising_fit(noise: str, level: float) -> Callable[..., Any]:
-    """``model.fit`` on a pipeline that corrupts every batch anew: shuffled, repeated, batched
-    (every batch full, so one trace), with ``steps_per_epoch`` marking the epochs."""
+    """:func:`networks.feed.ordered_fit` with every batch corrupted anew, from a stateless key
+    of (seed, epoch, batch): a resumed run draws the noise the uninterrupted one drew."""
 
-    def fit(
-        model: keras.Model,
-        context: FitContext,
-        *,
-        x: np.ndarray,
-        y: np.ndarray,
-        batch_size: int,
-        **kwargs: Any,
-    ) -> Any:
-        ds = tf.data.Dataset.from_tensor_slices((x, y))
-        ds = ds.shuffle(len(x), reshuffle_each_iteration=True).repeat().batch(batch_size)
-        ds = ds.map(lambda a, b: (corrupt_tf(a, noise, level), b)).prefetch(2)
-        steps = -(-len(x) // batch_size)
-        return model.fit(ds, steps_per_epoch=steps, shuffle=False, **kwargs)
+    def transform(x: tf.Tensor, y: tf.Tensor, key: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return corrupt_tf(x, noise, level, key), y
+
+    def fit(model: keras.Model, context: FitContext, **kwargs: Any) -> Any:
+        return ordered_fit(model, context, transform=transform, **kwargs)
 
     return fit
 

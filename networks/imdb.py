@@ -17,6 +17,7 @@ from keras import layers
 
 from common.errors import UsageError
 from networks.datasets import Dataset
+from networks.feed import ordered_fit
 from networks.models import BuildArgs, FitContext, ModelSpec, Prepared
 from networks.progress import Throughput
 from networks.text import clean_review
@@ -121,13 +122,13 @@ def imdb_sentiment(args: BuildArgs) -> keras.Model:
 
 
 def fit_with_rate(key: str, units_per_sample: int = 1) -> Callable[..., Any]:
-    """``model.fit`` plus a :class:`Throughput` callback in front."""
+    """:func:`networks.feed.ordered_fit` plus a :class:`Throughput` callback in front."""
 
     def fit(model: keras.Model, context: FitContext, **kwargs: Any) -> Any:
         n, batch = len(kwargs["x"]), kwargs["batch_size"]
         rate = Throughput(key, batch * units_per_sample, n * units_per_sample)
         kwargs["callbacks"] = [rate, *kwargs["callbacks"]]
-        return model.fit(**kwargs)
+        return ordered_fit(model, context, **kwargs)
 
     return fit
 

@@ -75,6 +75,7 @@ class FitContext:
 
     data: Prepared  # every split: the language models report test perplexity each epoch
     logdir: str | None = None  # the run's folder: the language models checkpoint under it
+    seed: int = 0  # the run's --seed: epoch e's data order is a function of (seed, e)
 
 
 # fit(model, context, **fit_kwargs) -> History; fit_kwargs are model.fit's keyword arguments.
@@ -91,7 +92,9 @@ class ModelSpec:
     ``decay`` anneals the learning rate to ``lr * decay`` over the run (cosine), the 2017
     "learning-rate decay" step. ``fit`` (optional) replaces ``model.fit`` for models whose loop
     differs; it is called as ``fit(model, context, **fit_kwargs)`` with a :class:`FitContext`
-    and ``model.fit``'s keyword arguments, and must return a History.
+    and ``model.fit``'s keyword arguments, and must return a History. Without one a model
+    trains with :func:`networks.feed.ordered_fit` (the data order a function of seed and epoch,
+    so a resumed run is the uninterrupted one).
     ``kind`` tells ``networks.predict`` what inputs the model takes.
     """
 

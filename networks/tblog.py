@@ -64,7 +64,8 @@ def image_batch(x: np.ndarray) -> np.ndarray:
 
 
 class TensorBoardLogger(keras.callbacks.Callback):
-    """Epoch scalars (train and validation overlaid), learning rate and weight histograms."""
+    """Epoch scalars (train and validation overlaid), learning rate and weight histograms;
+    whole epochs only, so a resumed run's curves are the uninterrupted run's."""
 
     async_safe = True
 
@@ -82,7 +83,16 @@ class TensorBoardLogger(keras.callbacks.Callback):
             tf.summary.text("config_json", json.dumps(config, indent=1), step=0)
         self.root.flush()
 
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._batches = 0
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._batches = batch + 1
+
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        steps = self.params.get("steps") if self.params else None
+        if steps is not None and getattr(self, "_batches", steps) < steps:
+            return  # cut short by Ctrl-C: the resumed run logs this epoch whole, at this step
         step = epoch + 1
         for key, value in (logs or {}).items():
             writer, tag = (self.val, key[4:]) if key.startswith("val_") else (self.train, key)

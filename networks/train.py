@@ -114,12 +114,16 @@ def _train(
     import numpy as np
 
     from networks.datasets import load_dataset
+    from networks.feed import ordered_fit
     from networks.models import BuildArgs, FitContext
     from networks.resume import EpochCheckpoint
 
     assert cfg.epochs and cfg.batch_size and cfg.lr and cfg.logdir and cfg.save
     stream = stream or sys.stdout
-    keras.utils.set_random_seed(cfg.seed + done)  # a resumed run draws its next epochs anew
+    # The same seed on a resume: the model is built as the run's was, then the checkpoint
+    # restores its weights, optimizer and random (seed-generator) state; the data order of
+    # epoch e is a function of (seed, e) (networks.feed): the resumed run is the same run.
+    keras.utils.set_random_seed(cfg.seed)
     write_json(Path(cfg.logdir) / "config.json", saved_config(cfg))
     data = data if data is not None else load_dataset(spec.dataset, cfg.data_dir)
     if cfg.max_examples is not None:
@@ -132,7 +136,7 @@ def _train(
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model = spec.make(build_args, cfg.lr, steps)
         if done and checkpoint is not None:
-            checkpoint.restore(model)  # weights, optimizer moments, step counter
+            checkpoint.restore(model)  # weights, optimizer moments, step counter, seeds
             print(f"resuming {spec.name} after epoch {done} of {cfg.epochs}", file=sys.stderr)
     config_dict = full_config(spec, cfg, data, model.count_params())
 
@@ -154,10 +158,8 @@ def _train(
     )
     start = time.perf_counter()
     try:
-        if spec.fit is not None:
-            history = spec.fit(model, FitContext(prep, cfg.logdir), **fit_kwargs)
-        else:
-            history = model.fit(**fit_kwargs)
+        fit = spec.fit if spec.fit is not None else ordered_fit
+        history = fit(model, FitContext(prep, cfg.logdir, cfg.seed), **fit_kwargs)
     finally:
         stop.on_train_end()
         if progress is not None:  # leave the terminal clean even on Ctrl-C
