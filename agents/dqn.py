@@ -24,6 +24,7 @@ Speed comes from where the Python/TensorFlow boundary sits:
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import gymnasium as gym
@@ -41,6 +42,7 @@ from agents.replay import ReplayBuffer
 from agents.rng import restore_rng, rng_state_json
 from agents.schedules import decay_length, make_schedule
 from agents.tf_checkpoint import TFCheckpoint
+from common.errors import first_line
 from common.exact_json import decode_array, encode_array
 from envs import snapshot as env_snapshot
 from perception.encoders import Encoder, EndToEnd
@@ -455,6 +457,7 @@ class DQNAgent:
         try:
             arrays = {name: decode_array(saved["agent"][name]) for name in self.IN_FLIGHT}
             errors = decode_array(saved["agent"]["last_td_errors"])
+            env = saved["env"]
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"checkpoint in {where} holds damaged episodes ({exc})") from None
         for name, array in arrays.items():
@@ -467,7 +470,7 @@ class DQNAgent:
                 return
         self.venv.reset()  # every attribute exists; the snapshot then replaces them all
         try:
-            env_snapshot.restore(self.venv, saved["env"])
+            env_snapshot.restore(self.venv, env)
         except ValueError as exc:
             raise CheckpointError(f"checkpoint in {where} holds damaged episodes ({exc})") from None
         for name, array in arrays.items():
@@ -520,12 +523,27 @@ class DQNAgent:
         return path
 
     def restore(self, directory: str | Path) -> None:
+        """Everything :meth:`save` kept; a damaged or crafted state is one CheckpointError line
+        (checked before the counters, streams and episodes are replaced)."""
         state = self._checkpoint.restore(directory, meta=self._meta())
-        self.episodes, self.env_steps = int(state["episodes"]), int(state["env_steps"])
-        self.updates, self._update_debt = int(state["updates"]), float(state["update_debt"])
-        self._last_target_copy = int(state["last_target_copy"])
-        restore_rng(self.rng, state["rng"])
-        self._env_rng_states = state["env_rngs"]
+        try:
+            counters = {k: int(state[k]) for k in ("episodes", "env_steps", "updates")}
+            counters["last_target_copy"] = int(state["last_target_copy"])
+            debt = float(state["update_debt"])
+            if min(counters.values()) < 0 or not 0 <= debt < 1e9:
+                raise ValueError("negative or impossible counters")
+            rng = np.random.default_rng()
+            restore_rng(rng, state["rng"])
+            env_rngs = [str(s) for s in state["env_rngs"]]
+            for env_rng in env_rngs:
+                restore_rng(np.random.default_rng(), env_rng)
+            replay = state.get("replay") or "replay.npz"  # the name before replay-<steps>.npz
+            if not isinstance(replay, str) or not re.fullmatch(r"replay(-\d+)?\.npz", replay):
+                raise ValueError(f"{str(replay)[:40]!r} is not a replay file name")
+        except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as exc:
+            raise CheckpointError(
+                f"checkpoint in {directory} holds a damaged state ({first_line(exc)})"
+            ) from None
         if self.featurizer.stateful:
             try:
                 self.featurizer.set_state(
@@ -535,13 +553,16 @@ class DQNAgent:
                 raise CheckpointError(
                     f"checkpoint in {directory} has no usable normaliser state ({exc})"
                 ) from None
+        self.episodes, self.env_steps = counters["episodes"], counters["env_steps"]
+        self.updates, self._update_debt = counters["updates"], debt
+        self._last_target_copy = counters["last_target_copy"]
+        self.rng.bit_generator.state = rng.bit_generator.state
+        self._env_rng_states = env_rngs
         if self.mirror is not None:
             self.mirror.set_weights(self.online.get_weights())
-        self.loop_state = state.get("loop")
-        # "replay.npz": a checkpoint written before replay files were named after their step
-        replay = Path(directory) / str(state.get("replay") or "replay.npz")
-        if self.config.save_replay and replay.is_file():
-            self.buffer.load(replay)  # damage is one CheckpointError line, buffer untouched
+        self.loop_state = state.get("loop") if isinstance(state.get("loop"), dict) else None
+        if self.config.save_replay and (Path(directory) / replay).is_file():
+            self.buffer.load(Path(directory) / replay)  # damage: one line, buffer untouched
         self._obs = None  # without a snapshot, the resumed run starts new episodes
         if state.get("in_flight"):
             self._restore_in_flight(state["in_flight"], str(directory))

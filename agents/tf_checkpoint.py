@@ -49,10 +49,14 @@ class TFCheckpoint:
             )
         return self._managers[key]
 
-    def save(self, directory: str | Path, *, meta: dict, state: dict) -> Path:
+    def save(
+        self, directory: str | Path, *, meta: dict, state: dict, number: int | None = None
+    ) -> Path:
+        """Save as ``ckpt-<number>`` (default: the state's env steps)."""
         self._meta.assign(json.dumps(meta, sort_keys=True))
         self._state.assign(json.dumps(state, sort_keys=True))
-        return Path(self._manager(directory).save(checkpoint_number=int(state.get("env_steps", 0))))
+        number = int(state.get("env_steps", 0)) if number is None else number
+        return Path(self._manager(directory).save(checkpoint_number=number))
 
     def restore(self, directory: str | Path, *, meta: dict) -> dict:
         """Check ``meta`` against the saved one, restore, and return the saved ``state``."""

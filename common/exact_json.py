@@ -38,7 +38,10 @@ def encode_array(array: np.ndarray) -> dict[str, Any]:
 def decode_array(data: Any) -> np.ndarray:
     if not isinstance(data, dict) or set(data) != {"dtype", "shape", "b64"}:
         raise ValueError("an encoded array needs exactly dtype, shape and b64")
-    dtype = np.dtype(str(data["dtype"]))
+    try:
+        dtype = np.dtype(str(data["dtype"]))
+    except TypeError:
+        raise ValueError(f"{str(data['dtype'])[:40]!r} is not a dtype") from None
     if dtype.kind not in NUMERIC_KINDS:
         raise ValueError(f"dtype {dtype} is not numeric")
     shape = data["shape"]

@@ -97,19 +97,28 @@ def snapshot(venv: gym.vector.VectorEnv) -> dict | None:
     return {"layers": saved}
 
 
+_NUMBER = (bool, int, float, np.generic)
+
+
+def _numbers(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and all(isinstance(v, _NUMBER) for v in value)
+
+
 def _check_like(key: str, value: Any, current: Any) -> None:
-    """A restored value must be of the kind the attribute holds now: an array of the same shape,
-    a sequence for a sequence, a number or None for a number or None. (Not more: Gymnasium's
-    MountainCar holds an array after a reset and a tuple after a step, Acrobot a float32 array
-    after a reset and a float64 one after a step.)"""
-    if isinstance(current, np.ndarray) and isinstance(value, np.ndarray):
-        if value.shape != current.shape:
-            raise ValueError(f"{key} has shape {value.shape}, this env's {current.shape}")
-        return
-    sequences = (np.ndarray, list, tuple)
-    if isinstance(current, sequences) != isinstance(value, sequences) or isinstance(
-        current, str
-    ) != isinstance(value, str):
+    """A restored value must be of the kind the attribute holds now: an array of the same shape
+    (or as many numbers), numbers for a list of numbers, a number or None for a number or None.
+    (Not more: Gymnasium's MountainCar holds an array after a reset and a tuple after a step,
+    Acrobot a float32 array after a reset and a float64 one after a step.)"""
+    if isinstance(current, np.ndarray):
+        same = isinstance(value, np.ndarray) and value.shape == current.shape
+        same = same or (_numbers(value) and (len(value),) == current.shape)
+    elif isinstance(current, (list, tuple)):
+        same = _numbers(value) or (isinstance(value, np.ndarray) and value.ndim == 1)
+    elif isinstance(current, str):
+        same = isinstance(value, str)
+    else:  # a number or None (Gymnasium's lastaction, steps_beyond_terminated)
+        same = value is None or isinstance(value, _NUMBER)
+    if not same:
         raise ValueError(f"{key} holds a {type(value).__name__}, not a {type(current).__name__}")
 
 
@@ -142,7 +151,7 @@ def restore(venv: gym.vector.VectorEnv, data: Any) -> None:
             probe = type(current.bit_generator)() if current is not None else np.random.PCG64()
             try:  # a damaged state fails here, before anything is changed
                 probe.state = state
-            except (TypeError, KeyError, AttributeError) as exc:
+            except (TypeError, KeyError, AttributeError, OverflowError, ValueError) as exc:
                 raise ValueError(f"{_name(target)}.{key} holds a damaged state ({exc})") from None
             plan.append((target, key, np.random.Generator(probe)))
     for target, key, value in plan:

@@ -118,3 +118,73 @@ def test_damaged_tf_checkpoint_is_one_line(tf_checkpoint, data):
         assert_one_line(str(exc))
     else:
         assert state == {"env_steps": 5}
+
+
+@pytest.fixture(scope="module")
+def dqn_pair(tmp_path_factory):
+    """A DQN that has played a little (episodes in flight) and a fresh one to restore into."""
+    import envs
+    from agents.config import DQNConfig
+    from agents.dqn import DQNAgent
+
+    def make():
+        config = DQNConfig(num_envs=2, n_step=2, hidden=(8,), learning_starts=8, batch_size=4)
+        return DQNAgent(envs.make_vector("frozenlake", 2), config, seed=0)
+
+    played = make()
+    played.train_chunk(3)
+    return played, make()
+
+
+def _leaves(tree, path=()):
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            yield from _leaves(value, (*path, key))
+    elif isinstance(tree, list) and tree:
+        for i, value in enumerate(tree):
+            yield from _leaves(value, (*path, i))
+    else:
+        yield path
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner),
+    max_leaves=6,
+)
+
+
+@FIXTURE
+@given(data=st.data())
+def test_a_damaged_dqn_state_is_one_line(dqn_pair, tmp_path, data):
+    """The state a DQN checkpoint keeps as JSON (counters, random streams, the env snapshot and
+    the agent's arrays of the episodes in flight, the loop's counters), any leaf replaced by any
+    JSON value or removed: a restore either puts back something coherent or says one line."""
+    import json
+
+    played, fresh = dqn_pair
+    checkpoint = played._checkpoint
+    real_save = checkpoint.save
+
+    def damaging_save(directory, *, meta, state):
+        number, state = state["env_steps"], json.loads(json.dumps(state))
+        path = data.draw(st.sampled_from(list(_leaves(state))))
+        node = state
+        for key in path[:-1]:
+            node = node[key]
+        if data.draw(st.booleans()):
+            node[path[-1]] = data.draw(JSON_VALUES)
+        else:
+            del node[path[-1]]
+        return real_save(directory, meta=meta, state=state, number=number)
+
+    folder = tmp_path / f"ck{data.draw(st.integers(0, 2**32))}"
+    checkpoint.save = damaging_save
+    try:
+        played.save(folder)
+    finally:
+        checkpoint.save = real_save
+    try:
+        fresh.restore(folder)
+    except CheckpointError as exc:
+        assert_one_line(str(exc))
