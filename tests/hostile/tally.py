@@ -326,6 +326,56 @@ def replay(rng, tmp):
     return one
 
 
+def dqn_state(rng, tmp):
+    """The JSON state of a DQN checkpoint (counters, streams, episodes in flight), one leaf
+    replaced by a random value or removed."""
+    import envs
+    from agents.config import DQNConfig
+    from agents.dqn import DQNAgent
+
+    def make():
+        config = DQNConfig(num_envs=2, n_step=2, hidden=(8,), learning_starts=8, batch_size=4)
+        return DQNAgent(envs.make_vector("frozenlake", 2), config, seed=0)
+
+    played, fresh = make(), make()
+    played.train_chunk(3)
+    checkpoint, real_save = played._checkpoint, played._checkpoint.save
+    junk = [None, True, -1, 2**70, 1e308, float("nan"), "x", [], [1, "a"], {}, {"a": 1}]
+
+    def leaves(tree, path=()):
+        items = tree.items() if isinstance(tree, dict) else enumerate(tree)
+        for key, value in items:
+            if isinstance(value, (dict, list)) and value:
+                yield from leaves(value, (*path, key))
+            else:
+                yield (*path, key)
+
+    def damaging_save(directory, *, meta, state):
+        number, state = state["env_steps"], json.loads(json.dumps(state))
+        path = rng.choice(list(leaves(state)))
+        node = state
+        for key in path[:-1]:
+            node = node[key]
+        if rng.random() < 0.8:
+            node[path[-1]] = rng.choice(junk)
+        else:
+            del node[path[-1]]
+        return real_save(directory, meta=meta, state=state, number=number)
+
+    count = [0]
+
+    def one():
+        count[0] += 1
+        checkpoint.save = damaging_save
+        try:
+            played.save(tmp / f"ck{count[0]}")
+        finally:
+            checkpoint.save = real_save
+        fresh.restore(tmp / f"ck{count[0]}")
+
+    return one
+
+
 def tf_checkpoints(rng, tmp):
     import glob
 
@@ -444,6 +494,7 @@ CLASSES = {
     "npz headers and damage (common.safe_npz)": npz_generic,
     "replay.npz": replay,
     "TF checkpoints": tf_checkpoints,
+    "DQN checkpoint state (episodes in flight)": dqn_state,
     "archives (networks.download)": archives,
     "IMDB archive (networks.text)": imdb_archives,
     "MNIST arrays": mnist_arrays,
