@@ -107,7 +107,9 @@ def one_thread_per_op_pool() -> None:
     """The agents' networks are tiny: one thread per TensorFlow op pool beats one per core
     (measured: about 1.4x per update), as ``agents.run`` sets. Too late once TensorFlow runs
     (a caller's own settings then stand)."""
-    import tensorflow as tf
+    from perception.hardware import import_tensorflow
+
+    tf = import_tensorflow()  # without TensorFlow's C++ start-up lines
 
     try:
         tf.config.threading.set_intra_op_parallelism_threads(1)

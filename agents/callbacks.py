@@ -156,7 +156,9 @@ class TensorBoardCallback(Callback):
         self._writes = 0
 
     def on_train_begin(self, run: TrainingRun) -> None:
-        import tensorflow as tf
+        from perception.hardware import import_tensorflow
+
+        tf = import_tensorflow()  # without TensorFlow's C++ start-up lines (a tabular run's first)
         from tensorboard.plugins.hparams import api as hp
 
         self._tf = tf
