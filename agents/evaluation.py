@@ -91,8 +91,9 @@ class ModelJudge(Judge):
 
 
 def defines_success(env) -> bool:
-    """FrozenLake pays 1 on the goal and nothing else: there a positive return is a success."""
-    return type(env.unwrapped).__name__ == "FrozenLakeEnv"
+    """FrozenLake (the project's, its pixel and digit lakes, Gymnasium's) pays 1 on the goal and
+    nothing else: there a positive return is a success."""
+    return any(cls.__name__ == "FrozenLakeEnv" for cls in type(env.unwrapped).__mro__)
 
 
 def make_judge(env) -> Judge | None:
