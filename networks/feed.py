@@ -69,6 +69,8 @@ def ordered_batches(
         cut = tf.data.Dataset.from_tensor_slices(rows)
         if n > full * batch_size:
             cut = cut.concatenate(tf.data.Dataset.from_tensors(indices[full * batch_size :]))
+        if transform is None:
+            return cut
         # One stateless key per batch: (seed, the batch's number in the whole run).
         keys = tf.data.Dataset.range(steps).map(lambda b: tf.stack([run_seed, epoch * steps + b]))
         return tf.data.Dataset.zip((cut, keys))
@@ -78,10 +80,12 @@ def ordered_batches(
     arrays = (tf.convert_to_tensor(x), tf.convert_to_tensor(y))
     data = tf.data.Dataset.zip((index_ds, tf.data.Dataset.from_tensors(arrays).repeat()))
 
-    def grab(index_key: tuple[tf.Tensor, tf.Tensor], xy: tuple[tf.Tensor, tf.Tensor]) -> Any:
-        (index, key), (xs, ys) = index_key, xy
-        xb, yb = tf.gather(xs, index), tf.gather(ys, index)
-        return transform(xb, yb, key) if transform is not None else (xb, yb)
+    def grab(index: Any, xy: tuple[tf.Tensor, tf.Tensor]) -> Any:
+        xs, ys = xy
+        if transform is None:
+            return tf.gather(xs, index), tf.gather(ys, index)
+        index, key = index
+        return transform(tf.gather(xs, index), tf.gather(ys, index), key)
 
     data = data.map(grab, num_parallel_calls=tf.data.AUTOTUNE)  # in order: deterministic
     options = tf.data.Options()
