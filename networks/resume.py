@@ -20,6 +20,8 @@ The language models (``ptb-lm-*``) keep their own checkpoint in ``<logdir>/resum
 
 from __future__ import annotations
 
+import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -82,60 +84,87 @@ class TrainCheckpoint:
 
     def save(self, model: keras.Model, epochs_done: int, history: dict[str, list[float]]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        arrays = {f"w{i}": np.asarray(w) for i, w in enumerate(model.get_weights())}
-        for i, v in enumerate(model.optimizer.variables):
-            arrays[f"o{i}"] = keras.ops.convert_to_numpy(v)
-        seeds = seed_states(model)
-        for i, v in enumerate(seeds):
-            arrays[f"s{i}"] = keras.ops.convert_to_numpy(v)
+        arrays: dict[str, np.ndarray] = {}
+        for prefix, variables in model_state(model).items():
+            for i, v in enumerate(variables):
+                arrays[f"{prefix}{i}"] = value = keras.ops.convert_to_numpy(v)
+                for k, part in enumerate(replica_parts(v)[1:], 1):
+                    if not np.array_equal(part := np.asarray(part.numpy()), value):
+                        arrays[f"{prefix}{i}r{k}"] = part  # a replica's own (BN moving stats)
         with atomic_path(self.arrays, suffix=".npz") as tmp:
             np.savez(tmp, **arrays)
         state = {"identity": self.identity, "epochs_done": epochs_done, "history": history}
-        write_json(self.state, {**state, "seed_states": len(seeds)})
+        extra = {"seed_states": len(seed_states(model)), "replicas": replica_count(model)}
+        write_json(self.state, {**state, **extra})
 
     def restore(self, model: keras.Model) -> None:
         """Weights, optimizer state and seed-generator states into ``model`` (built and
-        compiled like the saved one). A checkpoint written before seed states were saved
-        (``state.json`` without ``seed_states``) leaves the model's own, as it then did."""
-        optimizer = model.optimizer
-        if not optimizer.built:
-            optimizer.build(model.trainable_variables)
-        weights, variables, seeds = model.get_weights(), optimizer.variables, seed_states(model)
+        compiled like the saved one), each replica's own values where they differ. A checkpoint
+        written before seed states were saved (``state.json`` without ``seed_states``) leaves
+        the model's own, as it then did."""
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        groups = model_state(model)
         specs = {
-            f"w{i}": ArraySpec(np.asarray(w).dtype.kind, tuple(np.shape(w)), finite=True)
-            for i, w in enumerate(weights)
-        }
-        specs |= {
-            f"o{i}": ArraySpec(np.dtype(v.dtype).kind, tuple(v.shape), finite=True)
+            f"{prefix}{i}": ArraySpec(np.dtype(v.dtype).kind, tuple(v.shape))
+            for prefix, variables in groups.items()
             for i, v in enumerate(variables)
         }
-        required = tuple(specs)
-        specs |= {
-            f"s{i}": ArraySpec(np.dtype(v.dtype).kind, tuple(v.shape)) for i, v in enumerate(seeds)
-        }
-        saved_seeds = self._seed_count()
-        if saved_seeds is not None:
-            if saved_seeds != len(seeds):
-                raise UsageError(
-                    f"checkpoint {self.arrays} does not fit this model ({saved_seeds} seed "
-                    f"generators saved, the model has {len(seeds)})"
-                )
-            required = tuple(specs)
-        if set(inspect_npz(self.arrays, what="checkpoint")) - set(specs):
-            raise UsageError(f"checkpoint {self.arrays} does not fit this model (more arrays)")
+        state = read_json(self.state, "checkpoint state")
+        saved_seeds, saved_replicas = state.get("seed_states"), state.get("replicas", 1)
+        for key, value in (("seed_states", saved_seeds), ("replicas", saved_replicas)):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                raise UsageError(f"checkpoint state {self.state} is damaged ({key}={value!r})")
+        if saved_seeds is not None and saved_seeds != len(groups["s"]):
+            raise UsageError(
+                f"checkpoint {self.arrays} does not fit this model ({saved_seeds} seed "
+                f"generators saved, the model has {len(groups['s'])})"
+            )
+        required = tuple(k for k in specs if saved_seeds is not None or not k.startswith("s"))
+        for name in inspect_npz(self.arrays, what="checkpoint"):
+            match = REPLICA.fullmatch(name)
+            base = match.group(1) if match else name
+            if base not in specs:
+                raise UsageError(f"checkpoint {self.arrays} does not fit this model ({name})")
+            specs.setdefault(name, specs[base])
         arrays = read_npz(self.arrays, specs, required=required, what="checkpoint")
-        model.set_weights([arrays[f"w{i}"] for i in range(len(weights))])
-        for i, v in enumerate(variables):
-            v.assign(arrays[f"o{i}"])
-        for i, v in enumerate(seeds):
-            if f"s{i}" in arrays:
-                v.assign(arrays[f"s{i}"])
+        variables = {f"{p}{i}": v for p, vs in groups.items() for i, v in enumerate(vs)}
+        for name, v in variables.items():
+            if name in arrays:
+                v.assign(arrays[name])
+        for name, array in arrays.items():
+            if match := REPLICA.fullmatch(name):
+                parts = replica_parts(variables[match.group(1)])
+                if int(match.group(2)) < len(parts):
+                    parts[int(match.group(2))].assign(array)
+        if saved_replicas != replica_count(model):
+            print(
+                f"note: the run trained on {saved_replicas} replicas, this one has "
+                f"{replica_count(model)}: the global batch differs, so the resumed run is not "
+                "the run it continues bit for bit",
+                file=sys.stderr,
+            )
 
-    def _seed_count(self) -> int | None:
-        count = read_json(self.state, "checkpoint state").get("seed_states")
-        if count is not None and (not isinstance(count, int) or isinstance(count, bool)):
-            raise UsageError(f"checkpoint state {self.state} is damaged (seed_states={count!r})")
-        return count
+
+REPLICA = re.compile(r"([wos]\d+)r(\d+)")  # w3r1: weight 3 as replica 1 holds it
+
+
+def model_state(model: keras.Model) -> dict[str, list[Any]]:
+    """What a checkpoint holds: weights (``w``, as ``get_weights``), optimizer variables
+    (``o``, the step counter first) and seed-generator states (``s``)."""
+    return {"w": list(model.weights), "o": list(model.optimizer.variables), "s": seed_states(model)}
+
+
+def replica_parts(v: Any) -> list[Any]:
+    """The per-replica copies of a variable under a ``tf.distribute`` strategy ([] without).
+    Keras keeps batch-norm moving statistics per replica (each replica's own batches), so a
+    replica's copy may differ from the first one, which ``get_weights`` reads."""
+    values = getattr(getattr(v, "value", None), "values", None)
+    return list(values) if isinstance(values, tuple) and len(values) > 1 else []
+
+
+def replica_count(model: keras.Model) -> int:
+    return max(1, len(replica_parts(model.weights[0]))) if model.weights else 1
 
 
 def seed_states(model: keras.Model) -> list[Any]:

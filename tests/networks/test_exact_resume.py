@@ -11,6 +11,8 @@ import json
 import os
 import re
 import signal
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -158,3 +160,99 @@ def test_batch_keys_follow_the_batch_not_the_process():
         seen.append([k.numpy()[0].tolist() for _, k in ds])
     assert seen[0][6:] == seen[1] and len(set(map(tuple, seen[0]))) == 9
     assert {s for s, _ in seen[0]} == {5}
+
+
+DRIVER = """
+import sys
+from common.errors import run_main
+from networks.train import main
+from tests.networks.test_exact_resume import stop_mid_epoch
+
+class Patch:  # pytest's monkeypatch.setitem, in a fresh process
+    setitem = staticmethod(lambda d, k, v: d.__setitem__(k, v))
+
+if sys.argv[1] == "cut":
+    stop_mid_epoch(Patch, "mnist-cnn", epoch=1, batch=3)
+sys.exit(run_main(main, sys.argv[2:]))
+"""
+
+
+def test_exact_under_a_mirrored_strategy_of_two_devices(tmp_path):
+    """--strategy mirrored over two logical CPUs (a fresh process each: devices are set before
+    TensorFlow starts): the batches split over the replicas, the resume still exact."""
+    data = write_mnist_npz(tmp_path / "data").parent
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    mirrored = ["--strategy", "mirrored", "--cpu-devices", "2"]
+
+    def run(kind: str, *args: str) -> int:
+        cmd = [sys.executable, "-c", DRIVER, kind, *args, *mirrored]
+        done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert "Traceback" not in done.stderr, done.stderr[-3000:]
+        return done.returncode
+
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    assert run("whole", *cli("mnist-cnn", data, whole)) == 0
+    assert run("cut", *cli("mnist-cnn", data, cut)) == 130
+    assert run("resume", "--logdir", str(cut), "--resume", "--no-dashboard") == 0
+    a, b = (json.loads((d / "summary.json").read_text()) for d in (whole, cut))
+    assert b["resumed_after"] == 1 and a["history"] == b["history"]
+    assert (a["test_loss"], a["confusion_matrix"]) == (b["test_loss"], b["confusion_matrix"])
+    wa, wb = arrays(whole / "checkpoint" / "state.npz"), arrays(cut / "checkpoint" / "state.npz")
+    assert int(wa["o0"]) == EPOCHS * -(-288 // (2 * BATCH))  # global batches of two replicas
+    assert any("r" in key for key in wa)  # batch-norm statistics kept per replica
+    assert wa.keys() == wb.keys() and all(np.array_equal(wa[k], wb[k]) for k in wa)
+    for sub in ("train", "validation"):
+        assert events(whole / sub) == events(cut / sub), sub
+
+
+def tiny_model(seed: int) -> keras.Model:
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((4,))
+    out = keras.layers.Dense(2)(keras.layers.Dropout(0.5)(keras.layers.Dense(3)(inp)))
+    model = keras.Model(inp, out)
+    model.compile(optimizer="adam", loss="mse")
+    model.optimizer.build(model.trainable_variables)
+    return model
+
+
+def state_of(model: keras.Model) -> list[np.ndarray]:
+    return [keras.ops.convert_to_numpy(v) for v in [*model.variables, *model.optimizer.variables]]
+
+
+def test_the_checkpoint_holds_every_variable_and_refuses_what_does_not_fit(tmp_path):
+    from common.errors import UsageError
+    from networks.resume import TrainCheckpoint, seed_states
+
+    model = tiny_model(1)
+    model.fit(np.ones((8, 4)), np.zeros((8, 2)), epochs=1, verbose=0)  # seeds and moments move
+    checkpoint = TrainCheckpoint(tmp_path, {"model": "tiny"})
+    checkpoint.save(model, 1, {"loss": [0.5]})
+    other = tiny_model(2)
+    assert len(seed_states(other)) == 1
+    pairs = zip(state_of(model), state_of(other), strict=True)
+    assert not all(np.array_equal(a, b) for a, b in pairs)
+    checkpoint.restore(other)
+    assert all(np.array_equal(a, b) for a, b in zip(state_of(model), state_of(other), strict=True))
+
+    saved = arrays(checkpoint.arrays)
+    for extra, match in (({"w99": np.zeros(1)}, "does not fit"), ({"w0r1": np.zeros(1)}, "shape")):
+        np.savez(checkpoint.arrays, **saved, **extra)
+        with pytest.raises(UsageError, match=match) as info:
+            checkpoint.restore(tiny_model(3))
+        assert "\n" not in str(info.value)
+    np.savez(checkpoint.arrays, **saved)
+    state = json.loads(checkpoint.state.read_text())
+    for count, match in ((2, "2 seed generators saved"), ("1", "damaged")):
+        checkpoint.state.write_text(json.dumps({**state, "seed_states": count}))
+        with pytest.raises(UsageError, match=match):
+            checkpoint.restore(tiny_model(3))
+    # A checkpoint from before seed states were saved: resumes, the model's own seeds kept.
+    del state["seed_states"]
+    checkpoint.state.write_text(json.dumps(state))
+    np.savez(checkpoint.arrays, **{k: v for k, v in saved.items() if not k.startswith("s")})
+    fresh = tiny_model(3)
+    own = keras.ops.convert_to_numpy(seed_states(fresh)[0])
+    checkpoint.restore(fresh)
+    assert np.array_equal(keras.ops.convert_to_numpy(seed_states(fresh)[0]), own)
+    assert np.array_equal(fresh.get_weights()[0], model.get_weights()[0])
