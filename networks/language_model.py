@@ -8,14 +8,13 @@ Training is truncated backpropagation through time on ``batch_size`` parallel st
 state carried from one batch to the next (a stateful twin of the model) and reset at each
 epoch; SGD with the global gradient norm clipped, and the learning rate held for
 ``decay_after`` epochs, then multiplied by ``decay`` every epoch. Every epoch reports
-train/valid/test perplexity and words/s and writes a checkpoint to ``<logdir>/resume/``;
-rerunning the same command with the same ``--logdir`` resumes after the last whole epoch, with
-the learning rate the schedule gives that epoch.
+train/valid/test perplexity and words/s and writes a checkpoint to ``<logdir>/resume/``
+(:mod:`networks.lm_checkpoint`); ``--resume`` continues after the last whole epoch, with the
+learning rate the schedule gives that epoch, bit for bit (dropout's seed generators included).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from collections.abc import Callable
@@ -28,9 +27,9 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from common.atomic import atomic_path, atomic_write_text
 from common.errors import UsageError
 from networks.datasets import Dataset
+from networks.lm_checkpoint import Checkpoint
 from networks.models import BuildArgs, FitContext, ModelSpec, Prepared
 from networks.progress import Throughput
 
@@ -273,48 +272,6 @@ class LMEpochs(keras.callbacks.Callback):
                 self.history.setdefault(k, []).append(float(v))
             if self.checkpoint is not None:
                 self.checkpoint.save(self.twin, epoch + 1, self.history)
-
-
-@dataclass
-class Checkpoint:
-    """``<logdir>/resume/``: weights of the last whole epoch and the run's identity."""
-
-    folder: Path
-    identity: dict[str, Any]
-
-    @property
-    def weights(self) -> Path:
-        return self.folder / "last.weights.h5"
-
-    @property
-    def state(self) -> Path:
-        return self.folder / "state.json"
-
-    def load(self, twin: keras.Model) -> tuple[int, dict[str, list[float]]]:
-        """(epochs done, history so far); (0, {}) when there is nothing to resume."""
-        if not self.state.is_file():
-            return 0, {}
-        try:
-            state = json.loads(self.state.read_text())
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"corrupt checkpoint {self.state}: {exc}") from exc
-        if state.get("identity") != self.identity:
-            raise UsageError(
-                f"{self.folder} holds a checkpoint of another run ({state.get('identity')}); "
-                "use a new --logdir"
-            )
-        try:
-            twin.load_weights(self.weights)
-        except Exception as exc:  # h5py / Keras raise several types for a damaged file
-            raise UsageError(f"corrupt checkpoint {self.weights}: {exc}") from exc
-        return int(state["epochs_done"]), dict(state.get("history", {}))
-
-    def save(self, twin: keras.Model, epochs_done: int, history: dict[str, list[float]]) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with atomic_path(self.weights, suffix=".weights.h5") as tmp:
-            twin.save_weights(tmp)
-        state = {"identity": self.identity, "epochs_done": epochs_done, "history": history}
-        atomic_write_text(self.state, json.dumps(state, indent=1) + "\n")
 
 
 def lm_fit(cfg: LMConfig) -> Callable[..., Any]:

@@ -256,3 +256,47 @@ def test_the_checkpoint_holds_every_variable_and_refuses_what_does_not_fit(tmp_p
     checkpoint.restore(fresh)
     assert np.array_equal(keras.ops.convert_to_numpy(seed_states(fresh)[0]), own)
     assert np.array_equal(fresh.get_weights()[0], model.get_weights()[0])
+
+
+RATES = ("words/s", "reviews/s")  # wall-clock throughput: never the same twice
+
+
+@pytest.mark.parametrize("name, dropout", [("ptb-lm-small", 0.0), ("ptb-lm-medium", 0.3)])
+def test_a_language_model_resumes_exactly(tmp_path, monkeypatch, capsys, name, dropout):
+    """The ptb-lm models keep their own checkpoint (<logdir>/resume); with dropout (medium's
+    recipe, here tiny) the seed generators must continue too."""
+    from networks import catalog
+    from networks.language_model import LMConfig, lm_spec
+    from tests.networks.textdata import write_ptb
+
+    tiny = LMConfig(units=16, steps=5, dropout=dropout, init=0.5, decay=0.5, decay_after=1)
+    spec = lm_spec(name, tiny, f"tiny, dropout {dropout}", epochs=EPOCHS)
+    monkeypatch.setitem(catalog.MODELS, name, spec)
+    data = write_ptb(tmp_path / "data", lines=(120, 15, 15))
+    args = [name, "--epochs", str(EPOCHS), "--batch-size", "4", "--lr", "0.5"]
+    args += ["--seed", str(SEED), "--data-dir", str(data), "--no-dashboard"]
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    assert run_main(main, [*args, "--logdir", str(whole)]) == 0
+
+    with monkeypatch.context() as patch:
+        stop_mid_epoch(patch, name, epoch=1, batch=2)
+        assert run_main(main, [*args, "--logdir", str(cut)]) == 130
+    assert json.loads((cut / "resume" / "state.json").read_text())["epochs_done"] == 1
+    assert run_main(main, ["--logdir", str(cut), "--resume", "--no-dashboard"]) == 0
+    assert f"resuming {name} after epoch 1" in capsys.readouterr().err
+
+    a, b = (json.loads((d / "summary.json").read_text()) for d in (whole, cut))
+    assert b["resumed_after"] == 1 and a["epochs"] == b["epochs"] == EPOCHS
+    assert {k: v for k, v in a["history"].items() if k not in RATES} == {
+        k: v for k, v in b["history"].items() if k not in RATES
+    }
+    for key in ("test_perplexity", "valid_perplexity", "test_loss"):
+        assert a[key] == b[key], key
+    ma, mb = (keras.saving.load_model(d / "model.keras", safe_mode=True) for d in (whole, cut))
+    for va, vb in zip(ma.weights, mb.weights, strict=True):
+        assert np.array_equal(va.numpy(), vb.numpy()), va.path
+    for sub in ("train", "validation"):
+        ea, eb = events(whole / sub), events(cut / sub)
+        assert {k: n for k, n in ea.items() if not k[0].endswith(RATES)} == {
+            k: n for k, n in eb.items() if not k[0].endswith(RATES)
+        }, sub
