@@ -1,12 +1,13 @@
 """Resuming ``networks.train`` runs: a checkpoint after every whole epoch, in the run folder.
 
-``<logdir>/checkpoint/`` holds ``state.npz`` (every model weight, every optimizer variable, the
-step counter among them, so a learning-rate schedule continues where it was, and the state of
-every random seed generator the model carries: Dropout's, the augmentation layers') and
-``state.json`` (epochs done, the history so far, and the options that must not change on a
-resume). Both are written atomically, the arrays first, so a kill at any moment leaves the last
-whole epoch readable. Reading goes through :mod:`common.safe_npz`: every shape is checked against
-the freshly built model before anything is assigned.
+``<logdir>/checkpoint/state.npz`` holds, in one atomic write, every model weight, every
+optimizer variable (the step counter among them, so a learning-rate schedule continues where it
+was), the state of every seed generator the model carries (Dropout's, the augmentation
+layers'), each replica's own values where they differ, and ``meta``: the epochs done, the
+history so far and the options that must not change on a resume. ``state.json`` is a readable
+copy written after it. A kill at any moment leaves the last whole epoch readable, its arrays
+and its count together. Reading goes through :mod:`common.safe_npz`: every shape is checked
+against the freshly built model before anything is assigned.
 
 A run interrupted (Ctrl-C, SIGTERM, kill -9) and resumed is the uninterrupted run bit for bit:
 weights, history and summary numbers. The data order of epoch ``e`` is a function of ``(seed,
@@ -31,7 +32,7 @@ import numpy as np
 from common.atomic import atomic_path
 from common.errors import UsageError
 from common.safe_npz import ArraySpec, inspect_npz, read_npz
-from common.strict_json import read_json, write_json
+from common.strict_json import dumps, loads, read_json, write_json
 from networks.runs import CHECKPOINT_FOLDER as FOLDER
 
 
@@ -53,9 +54,9 @@ class TrainCheckpoint:
     def read(self) -> tuple[int, dict[str, list[float]]]:
         """(epochs done, history so far); (0, {}) when no epoch was checkpointed. Checked only:
         nothing is loaded into a model here, so it can run before any work starts."""
-        if not self.state.is_file():
+        state = self._read_state()
+        if state is None:
             return 0, {}
-        state = read_json(self.state, "checkpoint state")
         if not isinstance(state, dict):
             raise UsageError(f"checkpoint state {self.state} is damaged (not a JSON object)")
         saved = state.get("identity")
@@ -82,6 +83,15 @@ class TrainCheckpoint:
         nan = float("nan")
         return done, {k: [nan if x is None else float(x) for x in v] for k, v in history.items()}
 
+    def _read_state(self) -> Any:
+        """The state saved with the arrays (``meta`` in state.npz, so a kill between the two
+        files cannot pair the arrays of one epoch with the count of another); state.json, its
+        readable copy, for checkpoints written before; None when there is none."""
+        if self.arrays.is_file() and "meta" in inspect_npz(self.arrays, what="checkpoint"):
+            meta = read_npz(self.arrays, {"meta": ArraySpec("u", (None,))}, what="checkpoint")
+            return loads(meta["meta"].tobytes(), f"checkpoint {self.arrays} (meta)")
+        return read_json(self.state, "checkpoint state") if self.state.is_file() else None
+
     def save(self, model: keras.Model, epochs_done: int, history: dict[str, list[float]]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         arrays: dict[str, np.ndarray] = {}
@@ -91,11 +101,12 @@ class TrainCheckpoint:
                 for k, part in enumerate(replica_parts(v)[1:], 1):
                     if not np.array_equal(part := np.asarray(part.numpy()), value):
                         arrays[f"{prefix}{i}r{k}"] = part  # a replica's own (BN moving stats)
+        state = {"identity": self.identity, "epochs_done": epochs_done, "history": history}
+        state |= {"seed_states": len(seed_states(model)), "replicas": replica_count(model)}
+        arrays["meta"] = np.frombuffer(dumps(state).encode(), np.uint8)
         with atomic_path(self.arrays, suffix=".npz") as tmp:
             np.savez(tmp, **arrays)
-        state = {"identity": self.identity, "epochs_done": epochs_done, "history": history}
-        extra = {"seed_states": len(seed_states(model)), "replicas": replica_count(model)}
-        write_json(self.state, {**state, **extra})
+        write_json(self.state, state)  # a readable copy
 
     def restore(self, model: keras.Model) -> None:
         """Weights, optimizer state and seed-generator states into ``model`` (built and
@@ -110,7 +121,8 @@ class TrainCheckpoint:
             for prefix, variables in groups.items()
             for i, v in enumerate(variables)
         }
-        state = read_json(self.state, "checkpoint state")
+        state = self._read_state()
+        assert isinstance(state, dict)  # read() checked it
         saved_seeds, saved_replicas = state.get("seed_states"), state.get("replicas", 1)
         for key, value in (("seed_states", saved_seeds), ("replicas", saved_replicas)):
             if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
@@ -121,7 +133,7 @@ class TrainCheckpoint:
                 f"generators saved, the model has {len(groups['s'])})"
             )
         required = tuple(k for k in specs if saved_seeds is not None or not k.startswith("s"))
-        for name in inspect_npz(self.arrays, what="checkpoint"):
+        for name in set(inspect_npz(self.arrays, what="checkpoint")) - {"meta"}:
             match = REPLICA.fullmatch(name)
             base = match.group(1) if match else name
             if base not in specs:

@@ -241,21 +241,54 @@ def test_the_checkpoint_holds_every_variable_and_refuses_what_does_not_fit(tmp_p
         with pytest.raises(UsageError, match=match) as info:
             checkpoint.restore(tiny_model(3))
         assert "\n" not in str(info.value)
-    np.savez(checkpoint.arrays, **saved)
-    state = json.loads(checkpoint.state.read_text())
+
+    def rewrite(state: dict) -> None:
+        meta = np.frombuffer(json.dumps(state).encode(), np.uint8)
+        np.savez(checkpoint.arrays, **{**saved, "meta": meta})
+
+    state = json.loads(bytes(saved["meta"]))
+    assert state == json.loads(checkpoint.state.read_text())  # state.json: a readable copy
     for count, match in ((2, "2 seed generators saved"), ("1", "damaged")):
-        checkpoint.state.write_text(json.dumps({**state, "seed_states": count}))
+        rewrite({**state, "seed_states": count})
         with pytest.raises(UsageError, match=match):
             checkpoint.restore(tiny_model(3))
-    # A checkpoint from before seed states were saved: resumes, the model's own seeds kept.
+    # Killed between the arrays and state.json: the arrays' own count and history win.
+    rewrite({**state, "epochs_done": 2, "history": {"loss": [0.5, 0.25]}})
+    assert checkpoint.read() == (2, {"loss": [0.5, 0.25]})
+    # A checkpoint from before seed states were saved (no meta, no seeds): resumes, the
+    # model's own seeds kept.
     del state["seed_states"]
     checkpoint.state.write_text(json.dumps(state))
-    np.savez(checkpoint.arrays, **{k: v for k, v in saved.items() if not k.startswith("s")})
+    np.savez(checkpoint.arrays, **{k: v for k, v in saved.items() if k[0] in "wo"})
+    assert checkpoint.read() == (1, {"loss": [0.5]})
     fresh = tiny_model(3)
     own = keras.ops.convert_to_numpy(seed_states(fresh)[0])
     checkpoint.restore(fresh)
     assert np.array_equal(keras.ops.convert_to_numpy(seed_states(fresh)[0]), own)
     assert np.array_equal(fresh.get_weights()[0], model.get_weights()[0])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    meta=st.binary(max_size=40)
+    | st.dictionaries(
+        st.sampled_from(["identity", "epochs_done", "history", "seed_states"]),
+        st.none() | st.integers(-3, 3) | st.text(max_size=3) | st.just({"model": "tiny"}),
+    ).map(lambda d: json.dumps(d).encode())
+)
+def test_a_damaged_checkpoint_meta_is_one_line(tmp_path_factory, meta):
+    from common.errors import UsageError
+    from networks.resume import TrainCheckpoint
+
+    checkpoint = TrainCheckpoint(tmp_path_factory.mktemp("ck"), {"model": "tiny"})
+    checkpoint.folder.mkdir()
+    np.savez(checkpoint.arrays, w0=np.zeros(2), meta=np.frombuffer(meta, np.uint8))
+    try:
+        done, history = checkpoint.read()
+    except UsageError as exc:
+        assert "\n" not in str(exc) and str(checkpoint.folder) in str(exc)
+    else:
+        assert isinstance(done, int) and done >= 0 and isinstance(history, dict)
 
 
 RATES = ("words/s", "reviews/s")  # wall-clock throughput: never the same twice
@@ -300,3 +333,47 @@ def test_a_language_model_resumes_exactly(tmp_path, monkeypatch, capsys, name, d
         assert {k: n for k, n in ea.items() if not k[0].endswith(RATES)} == {
             k: n for k, n in eb.items() if not k[0].endswith(RATES)
         }, sub
+
+
+def test_the_language_model_checkpoint_pairs_its_files_whatever_the_kill(tmp_path, monkeypatch):
+    """Files of epoch K+1 written, state.json not yet (a kill in between): the checkpoint is
+    still epoch K's, weights, seeds and optimizer; once the JSON names K+1, K's files go."""
+    from networks import lm_checkpoint
+    from networks.language_model import LMConfig, lm_network, stateful_twin
+    from networks.lm_checkpoint import Checkpoint
+
+    cfg = LMConfig(units=8, steps=3, dropout=0.3, init=0.5, decay=0.5, decay_after=1)
+    vocab = tuple(f"w{i}" for i in range(6))
+
+    def twin() -> keras.Model:
+        return stateful_twin(lm_network("lm", cfg, vocab), cfg, batch=2, lr=1.0)
+
+    def values(model: keras.Model) -> list[np.ndarray]:
+        every = [*model.variables, *model.optimizer.variables]
+        return [keras.ops.convert_to_numpy(v) for v in every]
+
+    keras.utils.set_random_seed(0)
+    model, x, y = twin(), tf.constant([["w1", "w2", "w3"], ["w4", "w5", "w0"]]), np.ones((2, 3))
+    model.fit(x, y, epochs=1, verbose=0)
+    checkpoint = Checkpoint(tmp_path / "resume", {"model": "lm"})
+    checkpoint.save(model, 1, {"loss": [1.0]})
+    after_1 = values(model)
+    model.fit(x, y, epochs=1, verbose=0)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(lm_checkpoint, "write_json", killed)
+        with pytest.raises(KeyboardInterrupt):
+            checkpoint.save(model, 2, {"loss": [1.0, 0.5]})
+    assert len(list(checkpoint.folder.glob("epoch-*"))) == 4  # both epochs' files
+    fresh = twin()
+    assert checkpoint.load(fresh) == (1, {"loss": [1.0]})
+    assert all(np.array_equal(a, b) for a, b in zip(values(fresh), after_1, strict=True))
+    checkpoint.save(model, 2, {"loss": [1.0, 0.5]})
+    assert sorted(p.name for p in checkpoint.folder.glob("epoch-*")) == [
+        "epoch-2.npz",
+        "epoch-2.weights.h5",
+    ]
+    assert checkpoint.load(twin())[0] == 2
