@@ -56,8 +56,10 @@ def mnist() -> Dataset:
     return real("mnist", 2000)
 
 
+# Floors well under the spread over seeds: 20 steps of the LSTM scored 0.36-0.43 on seeds 0-3
+# (Keras' shuffle) and 0.38-0.40 (networks.feed's order); chance is 0.1.
 @pytest.mark.parametrize(
-    "model, floor", [("mlp-relu", 0.6), ("mnist-cnn", 0.6), ("mnist-lstm", 0.4)]
+    "model, floor", [("mlp-relu", 0.6), ("mnist-cnn", 0.6), ("mnist-lstm", 0.3)]
 )  # fmt: skip
 def test_mnist_classifiers(mnist, tmp_path, model, floor):
     s = run(model, mnist, tmp_path)
