@@ -377,3 +377,46 @@ def test_the_language_model_checkpoint_pairs_its_files_whatever_the_kill(tmp_pat
         "epoch-2.weights.h5",
     ]
     assert checkpoint.load(twin())[0] == 2
+
+
+def test_killed_with_sigkill_anywhere_and_resumed_is_still_the_same_run(tmp_path):
+    """kill -9 (no handler runs) at random moments after each of the first checkpoints, then
+    --resume, until the run ends: the numbers of the run that was never killed."""
+    import random
+    import time
+
+    data = write_mnist_npz(tmp_path / "data", n_train=1200, n_test=64).parent
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    args = ["mlp-relu-dropout", "--epochs", "4", "--batch-size", "8", "--seed", "3"]
+    args += ["--data-dir", str(data), "--no-dashboard"]
+
+    def start(*extra: str) -> subprocess.Popen:
+        cmd = [sys.executable, "-m", "networks.train", *args, *extra]
+        return subprocess.Popen(cmd, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    assert start("--logdir", str(whole)).wait(timeout=600) == 0
+    state, rng, kills = cut / "checkpoint" / "state.json", random.Random(5), 0
+    proc = start("--logdir", str(cut))
+    for target in (1, 2):
+        while proc.poll() is None and not (
+            state.is_file() and json.loads(state.read_text())["epochs_done"] >= target
+        ):
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 1.5))  # mid-epoch, mid-write, or after the next one
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        _, err = proc.communicate(timeout=600)
+        assert "Traceback" not in err, err[-3000:]
+        proc = start("--logdir", str(cut), "--resume")
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0 and kills >= 1, err[-3000:]
+    a, b = (json.loads((d / "summary.json").read_text()) for d in (whole, cut))
+    assert a["history"] == b["history"] and a["test_loss"] == b["test_loss"]
+    wa, wb = arrays(whole / "checkpoint" / "state.npz"), arrays(cut / "checkpoint" / "state.npz")
+    assert wa.keys() == wb.keys() and all(np.array_equal(wa[k], wb[k]) for k in wa)
+    for sub in ("train", "validation"):
+        assert events(whole / sub) == events(cut / sub), sub
+    assert not list(cut.rglob("*.tmp*"))  # no temporary file left behind
