@@ -364,7 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         action="store_true",
         help="continue the run in --logdir (or the latest run of this model and seed) from its "
-        "last whole epoch: weights, optimizer state, schedule and counters",
+        "last whole epoch: weights, optimizer state, schedule, counters, data order and random "
+        "state, so it ends as the run would have, uninterrupted",
     )
     run.add_argument(
         "--overwrite",
