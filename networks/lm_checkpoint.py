@@ -24,7 +24,7 @@ from common.atomic import atomic_path
 from common.errors import UsageError, first_line
 from common.safe_npz import ArraySpec, read_npz
 from common.strict_json import read_json, write_json
-from networks.resume import seed_states
+from networks.random_state import seed_states
 
 
 @dataclass

@@ -33,6 +33,7 @@ from common.atomic import atomic_path
 from common.errors import UsageError
 from common.safe_npz import ArraySpec, inspect_npz, read_npz
 from common.strict_json import dumps, loads, read_json, write_json
+from networks.random_state import seed_states
 from networks.runs import CHECKPOINT_FOLDER as FOLDER
 
 
@@ -177,13 +178,6 @@ def replica_parts(v: Any) -> list[Any]:
 
 def replica_count(model: keras.Model) -> int:
     return max(1, len(replica_parts(model.weights[0]))) if model.weights else 1
-
-
-def seed_states(model: keras.Model) -> list[Any]:
-    """The state variables of the model's seed generators (Dropout, random augmentation):
-    in Keras 3 ``model.variables`` holds them, ``model.weights`` does not."""
-    weights = {id(w) for w in model.weights}
-    return [v for v in model.variables if id(v) not in weights]
 
 
 class EpochCheckpoint(keras.callbacks.Callback):

@@ -222,7 +222,8 @@ def state_of(model: keras.Model) -> list[np.ndarray]:
 
 def test_the_checkpoint_holds_every_variable_and_refuses_what_does_not_fit(tmp_path):
     from common.errors import UsageError
-    from networks.resume import TrainCheckpoint, seed_states
+    from networks.random_state import seed_states
+    from networks.resume import TrainCheckpoint
 
     model = tiny_model(1)
     model.fit(np.ones((8, 4)), np.zeros((8, 2)), epochs=1, verbose=0)  # seeds and moments move
