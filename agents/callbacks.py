@@ -169,12 +169,16 @@ class TensorBoardCallback(Callback):
             self.every = max(1000 if self._unit_steps else 100, total // 500)
         # Kept in the run's checkpoints: a resumed run's points and histograms fall where the
         # uninterrupted run's would.
-        saved = run.callback_state.get("tensorboard") or {
-            "last_logged": run.env_steps if self._unit_steps else run.episodes,
-            "writes": 0,
+        saved = run.callback_state.get("tensorboard") or {}
+        try:
+            self._last_logged, self._writes = int(saved["last_logged"]), int(saved["writes"])
+        except (KeyError, TypeError, ValueError, OverflowError):  # a new run (or no such state)
+            self._last_logged = run.env_steps if self._unit_steps else run.episodes
+            self._writes = 0
+        run.callback_state["tensorboard"] = {
+            "last_logged": self._last_logged,
+            "writes": self._writes,
         }
-        self._last_logged, self._writes = int(saved["last_logged"]), int(saved["writes"])
-        run.callback_state["tensorboard"] = dict(saved)
         with self._writer.as_default(step=run.env_steps):
             tf.summary.text(
                 "config", "```json\n" + json.dumps(self.config, indent=2, sort_keys=True) + "\n```"
