@@ -282,7 +282,7 @@ def test_lake_autoencoder_trained_by_networks_is_a_featurizer_for_the_pixels_age
     summary = train_network(
         TrainConfig(
             model="lake-autoencoder",
-            epochs=4,
+            epochs=8,  # 4 leave the code too rough for 700 episodes on some data orders
             batch_size=32,
             logdir=str(tmp_path / "ae"),
             progress=False,

@@ -418,6 +418,8 @@ def test_killed_with_sigkill_anywhere_and_resumed_is_still_the_same_run(tmp_path
     assert a["history"] == b["history"] and a["test_loss"] == b["test_loss"]
     wa, wb = arrays(whole / "checkpoint" / "state.npz"), arrays(cut / "checkpoint" / "state.npz")
     assert wa.keys() == wb.keys() and all(np.array_equal(wa[k], wb[k]) for k in wa)
+    # A kill after an epoch's TensorBoard point and before its checkpoint leaves that point
+    # twice (the resumed run writes it again, bit for bit the same): compared as sets.
     for sub in ("train", "validation"):
-        assert events(whole / sub) == events(cut / sub), sub
+        assert set(events(whole / sub)) == set(events(cut / sub)), sub
     assert not list(cut.rglob("*.tmp*"))  # no temporary file left behind
