@@ -507,7 +507,7 @@ class DQNAgent:
             "last_target_copy": self._last_target_copy,
             "rng": rng_state_json(self.rng),
             "env_rngs": [rng_state_json(g) for g in self._env_generators()],
-            "in_flight": self._in_flight(),
+            "in_flight": None if best else self._in_flight(),  # a kept policy is not resumed
             "replay": replay,
             "loop": self.loop_state,
         }
